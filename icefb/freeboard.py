@@ -1,0 +1,108 @@
+"""Freeboard of 2 m ice segments above the local sea surface.
+
+``freeboard = h - ssh`` on thick- and thin-ice segments, with ``h`` the same corrected segment
+height the sea surface was computed from (``h_cor_mean`` by default: with 2-10 photons per 2 m
+bin the mean is the lower-variance estimator and is unbiased for a flat bin; ``h_cor_median``
+is available for rough ice through ``SSHConfig.height_var``). NaN on open water, unlabeled and
+empty segments and where there is no SSH. Negative freeboards are kept (not clipped), so that
+averages stay unbiased.
+
+``freeboard_uncertainty = sqrt(e**2 + ssh_uncertainty**2)`` with the segment height error
+``e = h_std / sqrt(n_photons)`` (``photon_precision / sqrt(n)`` for single-photon bins).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from icefb.errors import MissingVariableError
+from icefb.kernels import ssh as _k
+from icefb.seasurface import (
+    SSHConfig,
+    _sea_surface_ds,
+    _segment_arrays,
+    map_beams,
+)
+
+__all__ = ["freeboard"]
+
+
+def _freeboard_ds(ds: xr.Dataset, config: SSHConfig, beam: str | None = None) -> xr.Dataset:
+    if "ssh" not in ds.variables:
+        ds = _sea_surface_ds(ds, config, beam)
+    if "ssh_uncertainty" not in ds.variables:
+        raise MissingVariableError(
+            "ssh present without ssh_uncertainty", beam=beam or ds.attrs.get("beam"),
+            variable="ssh_uncertainty", expected="output of icefb.sea_surface",
+        )
+    height_var = ds["ssh"].attrs.get("height_variable", config.height_var)
+    arrs = _segment_arrays(ds, config, beam, height_var=height_var)
+    _, err = _k.lead_mask_and_error(
+        arrs["x"], arrs["h"], arrs["h_std"], arrs["n"], arrs["surface"],
+        float(config.min_photons), float(config.photon_precision), 0.0,
+    )
+    fb, fu = _k.freeboard_kernel(
+        arrs["h"], err, arrs["surface"],
+        np.ascontiguousarray(ds["ssh"].values, dtype=np.float64),
+        np.ascontiguousarray(ds["ssh_uncertainty"].values, dtype=np.float64),
+    )
+    out = ds.assign(
+        freeboard=("segment", fb.astype(np.float32)),
+        freeboard_uncertainty=("segment", fu.astype(np.float32)),
+    )
+    out["freeboard"].attrs = {
+        "units": "m",
+        "long_name": "sea ice freeboard above the local sea surface",
+        "standard_name": "sea_ice_freeboard",
+        "comment": f"{height_var} - ssh on thick/thin ice segments; NaN on open water, "
+        "unlabeled and empty segments",
+        "height_variable": height_var,
+        "surface_variable": arrs["surface_var"],
+        "ancillary_variables": "freeboard_uncertainty ssh_flag",
+    }
+    out["freeboard_uncertainty"].attrs = {
+        "units": "m",
+        "long_name": "one-sigma uncertainty of the freeboard",
+        "comment": "sqrt((h_std/sqrt(n_photons))^2 + ssh_uncertainty^2)",
+    }
+    return out
+
+
+def freeboard(
+    segments: xr.Dataset | xr.DataTree, config: SSHConfig | None = None
+) -> xr.Dataset | xr.DataTree:
+    """Add ``freeboard`` and ``freeboard_uncertainty`` to 2 m segments.
+
+    Parameters
+    ----------
+    segments : xarray.Dataset or xarray.DataTree
+        One beam or a tree of beams. If ``ssh`` is absent, :func:`icefb.sea_surface` is run
+        first with ``config``.
+    config : SSHConfig, optional
+        Supplies the surface-type variable, the photon precision and (when ``ssh`` has no
+        ``height_variable`` attribute) the height variable.
+
+    Returns
+    -------
+    xarray.Dataset or xarray.DataTree
+        The input with ``freeboard`` (m, float32; NaN off ice) and ``freeboard_uncertainty``.
+
+    Raises
+    ------
+    icefb.errors.MissingVariableError
+        If a needed variable is absent.
+
+    Examples
+    --------
+    >>> ds = xr.Dataset({"x_atc": ("segment", np.arange(4) * 2.0 + 1.0),
+    ...                  "h_cor_mean": ("segment", [0.0, 0.0, 0.3, np.nan]),
+    ...                  "h_std": ("segment", np.full(4, 0.1)),
+    ...                  "n_photons": ("segment", [4, 4, 4, 0]),
+    ...                  "surface_type": ("segment", [2, 2, 0, 0])})
+    >>> fb = freeboard(ds, SSHConfig(lead_edge_buffer=0.0)).freeboard.values
+    >>> [round(float(v), 3) for v in fb]
+    [nan, nan, 0.3, nan]
+    """
+    config = config or SSHConfig()
+    return map_beams(_freeboard_ds, segments, config)

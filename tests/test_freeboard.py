@@ -1,0 +1,106 @@
+"""Freeboard: accuracy on thick ice against known truth, masking, uncertainty, inputs."""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from icefb.constants import SurfaceType
+from icefb.errors import MissingVariableError
+from icefb.freeboard import freeboard
+from icefb.seasurface import SSHConfig, sea_surface, sea_surface_blocked
+
+_spec = importlib.util.spec_from_file_location(
+    "_ssh_world", pathlib.Path(__file__).with_name("test_seasurface.py")
+)
+_mod = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_mod)
+make_world = _mod.make_world
+
+
+@pytest.fixture(scope="module")
+def world():
+    ds, truth = make_world(80.0, seed=7)
+    return ds, truth, freeboard(sea_surface(ds))
+
+
+def test_thick_ice_bias_and_rmse(world):
+    ds, truth, out = world
+    sel = (truth.surface_type.values == SurfaceType.THICK_ICE) & (ds.n_photons.values >= 5)
+    err = out.freeboard.values[sel].astype(np.float64) - truth.freeboard.values[sel]
+    assert np.isfinite(err).all() and sel.sum() > 10_000
+    assert abs(err.mean()) <= 0.01
+    assert np.sqrt(np.mean(err**2)) <= 0.05
+
+
+def test_nan_off_ice_and_on_empty(world):
+    ds, truth, out = world
+    st = ds.surface_type.values
+    fb = out.freeboard.values
+    assert np.all(np.isnan(fb[st == SurfaceType.OPEN_WATER]))
+    assert np.all(np.isnan(fb[ds.n_photons.values == 0]))
+    ice = (st != SurfaceType.OPEN_WATER) & (ds.n_photons.values > 0)
+    assert np.all(np.isfinite(fb[ice]))
+    assert np.all(np.isnan(out.freeboard_uncertainty.values[~ice]))
+
+
+def test_uncertainty_combines_segment_and_ssh_errors(world):
+    ds, _, out = world
+    n = ds.n_photons.values.astype(float)
+    ok = np.isfinite(out.freeboard.values) & (n >= 2) & (ds.h_std.values > 0)
+    seg_err = ds.h_std.values[ok] / np.sqrt(n[ok])
+    expect = np.sqrt(seg_err**2 + out.ssh_uncertainty.values[ok].astype(float) ** 2)
+    np.testing.assert_allclose(out.freeboard_uncertainty.values[ok], expect, rtol=1e-5)
+    one = np.isfinite(out.freeboard.values) & (n == 1)
+    assert np.all(out.freeboard_uncertainty.values[one] >= SSHConfig().photon_precision - 1e-6)
+
+
+def test_contract(world):
+    ds, _, out = world
+    assert out.freeboard.dtype == np.float32 and out.freeboard_uncertainty.dtype == np.float32
+    assert out.freeboard.attrs["units"] == "m"
+    assert out.freeboard.attrs["height_variable"] == "h_cor_mean"
+    ice = np.isfinite(out.freeboard.values)
+    np.testing.assert_allclose(
+        out.freeboard.values[ice],
+        ds.h_cor_mean.values[ice].astype(float) - out.ssh.values[ice].astype(float),
+        atol=1e-6,
+    )
+
+
+def test_runs_sea_surface_when_missing(world):
+    ds, _, out = world
+    xr.testing.assert_identical(freeboard(ds), out)
+
+
+def test_median_follows_the_ssh_height_variable(world):
+    ds, truth, _ = world
+    cfg = SSHConfig(height_var="h_cor_median")
+    out = freeboard(sea_surface(ds, cfg))
+    assert out.freeboard.attrs["height_variable"] == "h_cor_median"
+    sel = (truth.surface_type.values == 0) & (ds.n_photons.values >= 5)
+    err = out.freeboard.values[sel] - truth.freeboard.values[sel]
+    assert abs(np.mean(err)) <= 0.02
+
+
+def test_blocked_freeboard_equals_unblocked(world):
+    ds, _, out = world
+    got = sea_surface_blocked(ds, 6_000.0, with_freeboard=True)
+    xr.testing.assert_identical(got, out)
+
+
+def test_datatree(world):
+    ds, _, out = world
+    tree = xr.DataTree.from_dict({"gt1l": ds, "gt3r": ds.isel(segment=slice(0, 100))})
+    res = freeboard(tree)
+    xr.testing.assert_identical(res["gt1l"].to_dataset(), out)
+
+
+def test_missing_ssh_uncertainty(world):
+    ds, _, out = world
+    with pytest.raises(MissingVariableError, match="ssh_uncertainty"):
+        freeboard(out.drop_vars(["ssh_uncertainty", "freeboard"]))

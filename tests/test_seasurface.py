@@ -1,0 +1,329 @@
+"""Local sea surface height: accuracy against known truth, flags, blocking, API edges."""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from icefb.constants import SurfaceType
+from icefb.errors import ConfigError, InvalidGranuleError, MissingVariableError
+from icefb.seasurface import (
+    SSH_FLAG_MEANINGS,
+    SSHBlock,
+    SSHConfig,
+    halo_length,
+    plan_blocks,
+    sea_surface,
+    sea_surface_block,
+    sea_surface_blocked,
+    select_x,
+)
+
+
+def make_world(length_km: float = 60.0, seed: int = 0, lead_rate: float = 0.12):
+    """Segments (2 m grid) over a known sea surface, ice floes and leads, with photon noise.
+
+    Returns ``(segments, truth)``; truth has ``ssh``, ``freeboard`` and ``surface_type``.
+    """
+    rng = np.random.default_rng(seed)
+    seg = 2.0
+    n = int(length_km * 1000 / seg)
+    segment = np.arange(n, dtype=np.int64) + 1000
+    x = (segment + 0.5) * seg
+    ssh = 0.15 * np.sin(2 * np.pi * x / 200e3) + 0.02 * np.sin(2 * np.pi * x / 40e3 + 1.0)
+    st = np.empty(n, np.int8)
+    fb = np.empty(n)
+    i = 0
+    while i < n:
+        u = rng.random()
+        if u < lead_rate:
+            t, length, f = 2, rng.exponential(40), 0.0
+        elif u < 0.25:
+            t, length, f = 1, rng.exponential(60), rng.uniform(0.02, 0.08)
+        else:
+            t, length, f = 0, rng.exponential(600), rng.lognormal(np.log(0.3), 0.4)
+        length = max(1, int(length / seg))
+        st[i : i + length] = t
+        fb[i : i + length] = f
+        i += length
+    rough = np.select([st == 0, st == 1], [0.1, 0.05], 0.03)
+    lam = np.select([st == 0, st == 1], [6.0, 4.0], 8.0)
+    nph = rng.poisson(lam)
+    maxn = max(int(nph.max()), 1)
+    h = ssh[:, None] + fb[:, None] + rng.normal(0, 1, (n, maxn)) * rough[:, None]
+    h = np.where(np.arange(maxn)[None, :] < nph[:, None], h, np.nan)
+    hm = np.full(n, np.nan)
+    hmed = np.full(n, np.nan)
+    hs = np.full(n, np.nan)
+    ok = nph > 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        hm[ok] = np.nanmean(h[ok], 1)
+        hmed[ok] = np.nanmedian(h[ok], 1)
+        hs[nph > 1] = np.nanstd(h[nph > 1], 1, ddof=1)
+    hs[nph == 1] = 0.0
+    ds = xr.Dataset(
+        {
+            "x_atc": ("segment", x),
+            "h_cor_mean": ("segment", hm.astype(np.float32)),
+            "h_cor_median": ("segment", hmed.astype(np.float32)),
+            "h_std": ("segment", hs.astype(np.float32)),
+            "n_photons": ("segment", nph.astype(np.int32)),
+            "surface_type": ("segment", st),
+        },
+        coords={"segment": segment},
+        attrs={"window": seg, "beam": "gt1l"},
+    )
+    truth = xr.Dataset(
+        {"ssh": ("segment", ssh), "freeboard": ("segment", fb), "surface_type": ("segment", st)},
+        coords={"segment": segment},
+    )
+    return ds, truth
+
+
+@pytest.fixture(scope="module")
+def world():
+    return make_world(60.0, seed=1)
+
+
+def test_ssh_rmse_within_2cm_of_truth(world):
+    ds, truth = world
+    out = sea_surface(ds)
+    err = out.ssh.values.astype(np.float64) - truth.ssh.values
+    assert np.isfinite(err).all()
+    assert np.sqrt(np.mean(err**2)) <= 0.02
+    assert np.all(out.ssh_uncertainty.values > 0)
+
+
+def test_output_contract(world):
+    ds, _ = world
+    out = sea_surface(ds)
+    assert out.ssh.dtype == np.float32 and out.ssh_uncertainty.dtype == np.float32
+    assert out.ssh_flag.dtype == np.int8
+    assert out.ssh.dims == ("segment",)
+    assert out.ssh.attrs["units"] == "m" and out.ssh_uncertainty.attrs["units"] == "m"
+    np.testing.assert_array_equal(out.ssh_flag.attrs["flag_values"], [0, 1, 2, 3])
+    assert out.ssh_flag.attrs["flag_meanings"] == SSH_FLAG_MEANINGS
+    assert set(np.unique(out.ssh_flag.values)) <= {0, 1, 2, 3}
+    # inputs untouched, coords and attrs kept
+    xr.testing.assert_identical(out[list(ds.data_vars)], ds)
+    assert out.attrs == ds.attrs
+
+
+def _flat_scene(n_km=60.0, water=(), thin=(), h_water=0.0, h_thin=-1.0, nph=4):
+    """Regular 2 m grid; thick ice (0.3 m) everywhere except ``water``/``thin`` km ranges."""
+    x = np.arange(int(n_km * 500)) * 2.0 + 1.0
+    st = np.zeros(x.size, np.int8)
+    h = np.full(x.size, 0.3)
+    for (a, b), hw in zip(water, np.broadcast_to(h_water, (len(water),)), strict=True):
+        m = (x >= a * 1e3) & (x < b * 1e3)
+        st[m], h[m] = SurfaceType.OPEN_WATER, hw
+    for a, b in thin:
+        m = (x >= a * 1e3) & (x < b * 1e3)
+        st[m], h[m] = SurfaceType.THIN_ICE, h_thin
+    return xr.Dataset(
+        {
+            "x_atc": ("segment", x),
+            "h_cor_mean": ("segment", h.astype(np.float32)),
+            "h_std": ("segment", np.full(x.size, 0.05, np.float32)),
+            "n_photons": ("segment", np.full(x.size, nph, np.int32)),
+            "surface_type": ("segment", st),
+        },
+        coords={"segment": np.arange(x.size)},
+    )
+
+
+def test_leadless_windows_are_interpolated_never_from_thin_ice():
+    # leads at 0-3 km (h=0) and 57-60 km (h=0.1); very low thin ice in between must be ignored
+    ds = _flat_scene(water=[(0, 3), (57, 60)], h_water=[0.0, 0.1], thin=[(20, 40)])
+    out = sea_surface(ds, SSHConfig(max_gap=60_000))
+    ssh, flag, x = out.ssh.values, out.ssh_flag.values, ds.x_atc.values
+    mid = (x > 15e3) & (x < 45e3)
+    assert np.all(flag[mid] == 1)
+    assert np.all((ssh[mid] >= -1e-6) & (ssh[mid] <= 0.1 + 1e-6))
+    assert np.all(np.diff(ssh[mid]) >= -1e-7)  # linear between the two lead groups
+    assert np.all(flag[x < 2e3] == 0)
+
+
+def test_extrapolated_at_the_ends_and_none_beyond_max_gap():
+    ds = _flat_scene(n_km=80, water=[(38, 42)], h_water=0.05)
+    out = sea_surface(ds, SSHConfig(max_gap=20_000))
+    x, flag, ssh = ds.x_atc.values, out.ssh_flag.values, out.ssh.values
+    np.testing.assert_allclose(ssh[(x > 38e3) & (x < 42e3)], 0.05, atol=1e-6)
+    near = (x > 22e3) & (x < 30e3)
+    assert np.all(flag[near] == 2) and np.allclose(ssh[near], 0.05, atol=1e-6)
+    far = x < 5e3
+    assert np.all(flag[far] == 3) and np.all(np.isnan(ssh[far]))
+
+
+def test_no_leads_gives_no_ssh():
+    ds = _flat_scene(thin=[(10, 20)])
+    out = sea_surface(ds)
+    assert np.all(out.ssh_flag.values == 3) and np.all(np.isnan(out.ssh.values))
+
+
+def test_min_photons_excludes_thin_leads():
+    ds = _flat_scene(water=[(10, 12)], nph=1)
+    assert np.all(sea_surface(ds, SSHConfig(min_photons=2)).ssh_flag.values == 3)
+    assert np.any(sea_surface(ds, SSHConfig(min_photons=1)).ssh_flag.values == 0)
+
+
+def test_lead_weights_favour_the_lowest_leads():
+    # two lead groups in one window, 0.0 and 0.5 m: ssh stays near the low one
+    ds = _flat_scene(n_km=10, water=[(1, 2), (6, 7)], h_water=[0.0, 0.5])
+    out = sea_surface(ds, SSHConfig(window=10_000, stride=10_000, sigma=0.2))
+    assert np.nanmax(np.abs(out.ssh.values)) < 0.01
+
+
+# ---------------------------------------------------------------------------------------------
+# blocking
+# ---------------------------------------------------------------------------------------------
+SMALL = SSHConfig(window=2_000.0, stride=1_000.0, max_gap=5_000.0)
+
+
+@pytest.mark.parametrize("lead_rate", [0.12, 0.002])
+@pytest.mark.parametrize(
+    ("config", "block"),
+    [(SMALL, 500.0), (SMALL, 3_000.0), (SMALL, 17_333.0), (None, 7_000.0), (None, 1e6)],
+)
+def test_blocked_equals_unblocked_exactly(config, block, lead_rate):
+    ds, _ = make_world(40.0, seed=3, lead_rate=lead_rate)
+    ref = sea_surface(ds, config)
+    got = sea_surface_blocked(ds, block, config)
+    xr.testing.assert_identical(got, ref)
+    if lead_rate < 0.01:
+        assert {1, 2} & set(np.unique(ref.ssh_flag.values))  # filling exercised
+
+
+def test_blocks_tile_the_beam_and_carry_the_halo():
+    blocks = plan_blocks((1.0, 25_001.0), 10_000.0, SMALL)
+    assert [b.core for b in blocks] == [(0.0, 1e4), (1e4, 2e4), (2e4, 3e4)]
+    halo = halo_length(SMALL)
+    assert halo >= SMALL.window / 2 + (SMALL.max_gap_windows + 1) * SMALL.stride
+    for b in blocks:
+        assert b.extent == (b.core[0] - halo, b.core[1] + halo)
+    with pytest.raises(ConfigError):
+        plan_blocks((0.0, 1.0), 0.0)
+
+
+def test_block_function_is_picklable_and_pure(world):
+    ds, _ = world
+    blk = plan_blocks(ds, 5_000.0, SMALL)[3]
+    func, cfg, b = pickle.loads(pickle.dumps((sea_surface_block, SMALL, blk)))
+    ext = select_x(ds, *b.extent)
+    a = func(ext, b.core, cfg)
+    again = func(ext, b.core, cfg)
+    xr.testing.assert_identical(a, again)
+    ref = sea_surface(ds, SMALL)
+    xr.testing.assert_identical(a[["ssh", "ssh_uncertainty", "ssh_flag"]],
+                                select_x(ref, *b.core)[["ssh", "ssh_uncertainty", "ssh_flag"]])
+    assert isinstance(b, SSHBlock) and "freeboard" in a
+
+
+# ---------------------------------------------------------------------------------------------
+# inputs
+# ---------------------------------------------------------------------------------------------
+def test_datatree_maps_over_beams(world):
+    ds, _ = world
+    ds2 = ds.isel(segment=slice(0, 5000))
+    tree = xr.DataTree.from_dict({"/": xr.Dataset(attrs={"granule": "g"}), "gt1l": ds,
+                                  "gt2l": ds2})
+    out = sea_surface(tree)
+    assert isinstance(out, xr.DataTree)
+    xr.testing.assert_identical(out["gt1l"].to_dataset(), sea_surface(ds))
+    xr.testing.assert_identical(out["gt2l"].to_dataset(), sea_surface(ds2))
+    assert out.attrs == {"granule": "g"}
+    blocked = sea_surface_blocked(tree, 9_000.0, SMALL)
+    xr.testing.assert_identical(blocked["gt2l"].to_dataset(), sea_surface(ds2, SMALL))
+
+
+def test_surface_var_fallback_to_s2_label(world):
+    ds, _ = world
+    ref = sea_surface(ds)
+    alt = ds.rename({"surface_type": "s2_label"})
+    out = sea_surface(alt)
+    np.testing.assert_array_equal(out.ssh.values, ref.ssh.values)
+    assert out.ssh.attrs["surface_variable"] == "s2_label"
+    with pytest.raises(MissingVariableError, match="surface_type"):
+        sea_surface(alt, SSHConfig(surface_var="surface_type"))
+
+
+def test_median_height_option(world):
+    ds, truth = world
+    out = sea_surface(ds, SSHConfig(height_var="h_cor_median"))
+    assert out.ssh.attrs["height_variable"] == "h_cor_median"
+    assert np.sqrt(np.mean((out.ssh.values - truth.ssh.values) ** 2)) <= 0.03
+
+
+def test_missing_variable_names_the_beam(world):
+    ds, _ = world
+    with pytest.raises(MissingVariableError, match=r"gt1l.*h_std"):
+        sea_surface(ds.drop_vars("h_std"))
+
+
+def test_unsorted_x_rejected(world):
+    ds, _ = world
+    with pytest.raises(InvalidGranuleError, match="x_atc"):
+        sea_surface(ds.isel(segment=slice(None, None, -1)))
+
+
+def test_empty_beam():
+    ds = _flat_scene().isel(segment=slice(0, 0))
+    out = sea_surface(ds)
+    assert out.sizes["segment"] == 0 and out.ssh_flag.dtype == np.int8
+    xr.testing.assert_identical(sea_surface_blocked(ds, 1000.0), out)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"window": 0.0},
+        {"stride": -1.0},
+        {"window": 1000.0, "stride": 2000.0},
+        {"sigma": 0.0},
+        {"min_photons": 0},
+        {"max_gap": -1.0},
+        {"height_var": "h_mean"},
+        {"surface_var": ()},
+    ],
+)
+def test_bad_config(kwargs):
+    with pytest.raises(ConfigError):
+        SSHConfig(**kwargs)
+
+
+def test_wrong_type_rejected():
+    with pytest.raises(ConfigError):
+        sea_surface(np.zeros(3))
+
+
+@pytest.mark.slow
+def test_synthetic_granule_end_to_end(tmp_path):
+    """ATL03 granule -> icefb.resample -> SSH/freeboard, against the synthetic world's truth."""
+    from icefb.freeboard import freeboard
+    from icefb.io.atl03 import open_atl03
+    from icefb.segments import resample
+    from icefb.synth import make_granule, read_truth
+
+    path = make_granule(tmp_path / "g.h5", seed=3, length_km=30.0, beams=("gt1l",))
+    seg = resample(open_atl03(path, beams="gt1l"))["gt1l"].to_dataset().load()
+    _, truth = read_truth(path, "gt1l")
+    common = np.intersect1d(seg.segment.values, truth.segment.values)
+    seg, truth = seg.sel(segment=common), truth.sel(segment=common)
+    seg["surface_type"] = truth.surface_type
+    out = freeboard(sea_surface(seg))
+    ok = out.ssh_flag.values < 3
+    err = out.ssh.values[ok].astype(float) - truth.ssh.values[ok]
+    assert ok.mean() > 0.8 and np.sqrt(np.mean(err**2)) <= 0.02
+    thick = (truth.surface_type.values == SurfaceType.THICK_ICE) & (seg.n_photons.values >= 5)
+    thick &= ok
+    fb_err = out.freeboard.values[thick].astype(float) - truth.freeboard.values[thick]
+    assert abs(fb_err.mean()) <= 0.01
+    # beyond the 2 m segment noise floor, the freeboard error is at most the SSH target
+    seg_noise = seg.h_cor_mean.values[thick].astype(float) - truth.surface_height.values[thick]
+    rms = np.sqrt(np.mean(fb_err**2))
+    assert rms**2 <= np.mean(seg_noise**2) + 0.02**2
