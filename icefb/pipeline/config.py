@@ -1,0 +1,69 @@
+"""Parameters of an end-to-end run, shared by :func:`icefb.run` and ``icefb run``."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from icefb.errors import ConfigError
+from icefb.labeling import LabelConfig
+from icefb.seasurface import SSHConfig
+from icefb.segments import BinningConfig
+
+BackendName = Literal["dask", "spark", "serial"]
+SurfaceSource = Literal["model", "s2_label"]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that decides the numbers of a product.
+
+    Parameters
+    ----------
+    binning : BinningConfig
+        2 m resampling (window, confidence threshold).
+    label : LabelConfig
+        Sentinel-2 auto-labeling (thresholds, drift search, flags); used when scenes are given.
+    ssh : SSHConfig
+        Sea surface windows and lead weighting.
+    model : str
+        ``"lstm-synthetic"`` (shipped), ``"mlp-synthetic"`` or the path of a saved model.
+    surface_source : {"model", "s2_label"}
+        Which surface type feeds the sea surface: the classifier's prediction (default) or the
+        Sentinel-2 labels (validation runs).
+    beams : tuple of str, optional
+        Beams to process (default: every beam in the granule).
+    device : str, optional
+        Torch device for inference (``"cuda"`` when a GPU is present and asked for).
+
+    Examples
+    --------
+    >>> RunConfig().digest() == RunConfig().digest()
+    True
+    """
+
+    binning: BinningConfig = field(default_factory=BinningConfig)
+    label: LabelConfig = field(default_factory=LabelConfig)
+    ssh: SSHConfig = field(default_factory=SSHConfig)
+    model: str = "lstm-synthetic"
+    surface_source: SurfaceSource = "model"
+    beams: tuple[str, ...] | None = None
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.surface_source not in ("model", "s2_label"):
+            raise ConfigError(
+                "bad surface_source", got=self.surface_source, expected='{"model", "s2_label"}'
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """All parameters as plain JSON-able values (for product provenance)."""
+        return json.loads(json.dumps(dataclasses.asdict(self), default=str))
+
+    def digest(self) -> str:
+        """A short hash of every parameter: products made with other parameters differ."""
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]

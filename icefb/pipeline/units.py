@@ -1,0 +1,132 @@
+"""The per-beam work unit of a run: read, resample, label, classify, sea surface, freeboard.
+
+:func:`process_beam` returns the beam's segments; :func:`process_and_write` also writes them
+into the product and returns only a small summary, so the engine (dask or Spark) ships
+kilobytes, not arrays, back to the driver.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from icefb.backends import WorkUnit
+from icefb.constants import SurfaceType
+from icefb.pipeline.config import RunConfig
+
+
+@functools.lru_cache(maxsize=4)
+def _model(name_or_path: str) -> Any:
+    from icefb.ml import load_model
+
+    return load_model(name_or_path)
+
+
+@contextmanager
+def _timed(times: dict[str, float], stage: str):
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        times[stage] = times.get(stage, 0.0) + time.perf_counter() - t0
+
+
+def process_beam(unit: WorkUnit, config: RunConfig) -> tuple[xr.Dataset, dict[str, float]]:
+    """Run every stage on one beam; returns the beam's segments (in memory) and stage times.
+
+    Parameters
+    ----------
+    unit : WorkUnit
+        Granule path, beam and (optionally) the paired Sentinel-2 scene.
+    config : RunConfig
+        Run parameters.
+
+    Returns
+    -------
+    segments : xarray.Dataset
+        2 m segments with ``surface_type``, ``ssh``, ``freeboard`` and, when a scene was
+        given, ``s2_label`` and ``label_flag``.
+    times : dict
+        Seconds spent per stage.
+    """
+    import dask
+
+    from icefb.freeboard import freeboard
+    from icefb.io import open_atl03_beam
+    from icefb.seasurface import sea_surface
+    from icefb.segments import resample
+
+    times: dict[str, float] = {}
+    # inside a worker, compute the beam's chunks here, one after the other (bounded memory)
+    with dask.config.set(scheduler="synchronous"):
+        with _timed(times, "read+resample"):
+            photons = open_atl03_beam(unit.granule, unit.beam)
+            n_photons = int(photons.sizes.get("photon", 0))
+            seg = resample(photons, config.binning)
+            seg = seg.load()
+        seg.attrs["n_photons_in_beam"] = n_photons
+        if unit.scene is not None:
+            from icefb.labeling import autolabel
+
+            with _timed(times, "autolabel"):
+                seg = autolabel(seg, unit.scene, config.label)
+                seg.attrs["s2_scene"] = Path(unit.scene).name
+        with _timed(times, "classify"):
+            from icefb.ml import predict
+
+            seg = predict(seg, _model(config.model), device=config.device)
+        ssh_cfg = config.ssh
+        if config.surface_source == "s2_label":
+            import dataclasses
+
+            ssh_cfg = dataclasses.replace(ssh_cfg, surface_var="s2_label")
+        with _timed(times, "sea_surface+freeboard"):
+            seg = freeboard(sea_surface(seg, ssh_cfg), ssh_cfg)
+    return seg, times
+
+
+def beam_summary(seg: xr.Dataset, times: dict[str, float]) -> dict[str, Any]:
+    """Small per-beam numbers for the end-of-run table."""
+    n = seg["n_photons"].values
+    occupied = n > 0
+    st = seg["surface_type"].values
+    out: dict[str, Any] = {
+        "segments": int(seg.sizes["segment"]),
+        "occupied": int(occupied.sum()),
+    }
+    for s in (SurfaceType.THICK_ICE, SurfaceType.THIN_ICE, SurfaceType.OPEN_WATER):
+        out[f"frac_{s.name.lower()}"] = float(np.mean(st[occupied] == s)) if occupied.any() else 0.0
+    if "ssh_flag" in seg:
+        flag = seg["ssh_flag"].values
+        out["ssh_from_leads"] = float(np.mean(flag == 0)) if flag.size else 0.0
+    fb = seg["freeboard"].values
+    fb = fb[np.isfinite(fb)]
+    out["freeboard_mean"] = float(fb.mean()) if fb.size else float("nan")
+    for q in (5, 50, 95):
+        out[f"freeboard_p{q}"] = float(np.percentile(fb, q)) if fb.size else float("nan")
+    if "s2_label" in seg:
+        lab = seg["s2_label"].values
+        ok = lab >= 0
+        out["labeled"] = int(ok.sum())
+        out["agreement_with_s2"] = float(np.mean(st[ok] == lab[ok])) if ok.any() else float("nan")
+    out.update({f"t_{k}": v for k, v in times.items()})
+    return out
+
+
+def process_and_write(
+    unit: WorkUnit, config: RunConfig, store: str, group: str, digest: str
+) -> dict[str, Any]:
+    """Process one beam and write it atomically into the product; returns its summary."""
+    from icefb.pipeline.product import write_beam
+
+    seg, times = process_beam(unit, config)
+    t0 = time.perf_counter()
+    write_beam(store, group, seg, digest)
+    times["write"] = time.perf_counter() - t0
+    return {"group": group, "granule": unit.granule, "beam": unit.beam, **beam_summary(seg, times)}
