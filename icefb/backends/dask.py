@@ -65,12 +65,15 @@ class DaskBackend(Backend):
             else:
                 self.client = Client(scheduler)
         else:
+            # distributed logs every start-up step at INFO: keep a user's terminal readable
+            if not log.isEnabledFor(logging.DEBUG):
+                logging.getLogger("distributed").setLevel(logging.WARNING)
             self._cluster = LocalCluster(
                 n_workers=n_workers or 2,
                 threads_per_worker=threads_per_worker,
                 processes=processes,
                 memory_limit=memory_limit,
-                dashboard_address=None,
+                dashboard_address=":0",
                 silence_logs=logging.ERROR,
             )
             self.client = Client(self._cluster)

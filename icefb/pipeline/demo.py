@@ -63,8 +63,7 @@ def demo(
     out.mkdir(parents=True, exist_ok=True)
     print(f"[1/5] synthetic world: {length_km:g} km granule (6 beams), Sentinel-2 scene, ATL07")
     granule = make_granule(out / "ATL03_synthetic.h5", seed=seed, length_km=length_km)
-    (out / "scenes").mkdir(exist_ok=True)
-    scene = make_scene(out / "scenes" / "scene.tif", granule, s2_filename=True)
+    scene = make_scene(out / "scenes", granule, s2_filename=True)  # S2-style file name
     atl07 = make_atl07(out / "ATL07_synthetic.h5", granule)
     print(f"      true ice drift between scene and track: {scene.drift_along_m:+.1f} m along, "
           f"{scene.drift_across_m:+.1f} m across")
