@@ -1,0 +1,117 @@
+"""Label-free features, sequences, normalisation and the track split."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from icefb.constants import SurfaceType
+from icefb.errors import ConfigError, MissingVariableError
+from icefb.ml._toyworld import toy_segments
+from icefb.ml.data import SegmentDataModule, track_key
+from icefb.ml.features import FeatureConfig, Normalizer, compute_features, make_sequences
+
+
+def test_shuffling_or_dropping_labels_changes_no_feature():
+    seg = toy_segments(3, 3000)
+    base = compute_features(seg)["features"].values
+    rng = np.random.default_rng(0)
+    shuffled = seg.copy()
+    shuffled["s2_label"] = ("segment", rng.permutation(seg["s2_label"].values))
+    shuffled["truth_surface_type"] = ("segment", rng.permutation(seg["truth_surface_type"].values))
+    np.testing.assert_array_equal(compute_features(shuffled)["features"].values, base)
+    dropped = seg.drop_vars(["s2_label", "truth_surface_type"])
+    np.testing.assert_array_equal(compute_features(dropped)["features"].values, base)
+
+
+def test_relative_height_separates_the_true_classes():
+    seg = toy_segments(5, 20_000)
+    f = compute_features(seg)
+    h_rel = f["features"].sel(feature="h_rel").values
+    st = seg["truth_surface_type"].values
+    ok = f["valid"].values & np.isfinite(h_rel)
+    water = np.median(h_rel[ok & (st == SurfaceType.OPEN_WATER)])
+    thin = np.median(h_rel[ok & (st == SurfaceType.THIN_ICE)])
+    thick = np.median(h_rel[ok & (st == SurfaceType.THICK_ICE)])
+    assert water < thin < thick
+
+
+def test_empty_bins_are_invalid_and_nan():
+    seg = toy_segments(2, 2000)
+    f = compute_features(seg)
+    empty = seg["n_photons"].values == 0
+    assert empty.any()
+    assert not f["valid"].values[empty].any()
+    assert np.isnan(f["features"].sel(feature="h_rel").values[empty]).all()
+
+
+def test_missing_variable_names_beam():
+    seg = toy_segments(2, 200).drop_vars("h_std")
+    with pytest.raises(MissingVariableError, match="gt1l.*h_std"):
+        compute_features(seg)
+
+
+def test_bad_config():
+    with pytest.raises(ConfigError):
+        FeatureConfig(ref_window=-1.0)
+    with pytest.raises(ConfigError):
+        FeatureConfig(ref_percentile=120.0)
+
+
+@pytest.mark.parametrize("half_width", [0, 1, 2, 4])
+def test_sequences_centre_neighbours_and_edge_mask(half_width):
+    n, c = 9, 3
+    x = np.arange(n * c, dtype=np.float32).reshape(n, c) + 1
+    seq = make_sequences(x, half_width)
+    assert seq.shape == (n, 2 * half_width + 1, c)
+    for i in range(n):
+        for k in range(-half_width, half_width + 1):
+            row = seq[i, k + half_width]
+            if 0 <= i + k < n:
+                np.testing.assert_array_equal(row, x[i + k])
+            else:
+                assert not row.any()  # beyond the beam: masked like an empty bin
+
+
+def test_normalizer_masks_empty_neighbours():
+    seg = toy_segments(4, 1500)
+    f = compute_features(seg)
+    norm = Normalizer.fit(f["features"].values, f["valid"].values, FeatureConfig().feature_names)
+    z = norm.apply(f["features"].values, f["valid"].values)
+    assert np.isfinite(z).all()
+    empty = ~f["valid"].values
+    assert (z[empty] == 0).all()
+    assert (z[~empty, -1] == 1).all()
+    mean = z[~empty, :-1].mean(axis=0)
+    np.testing.assert_allclose(mean[np.abs(mean) > 0], 0, atol=0.1)
+
+
+def test_split_by_track_and_normalisation_from_training_only(toy_tracks):
+    dm = SegmentDataModule(toy_tracks, val_fraction=0.2, test_fraction=0.2, seed=1)
+    dm.setup()
+    assert set(dm.train_keys).isdisjoint(dm.val_keys)
+    assert set(dm.train_keys).isdisjoint(dm.test_keys)
+    assert set(dm.val_keys).isdisjoint(dm.test_keys)
+    assert len(dm.train_keys) + len(dm.val_keys) + len(dm.test_keys) == len(toy_tracks)
+    # every training sequence comes from a training track
+    keys = [track_key(t, i) for i, t in enumerate(toy_tracks)]
+    assert {keys[int(i)] for i in dm.train_split.where[:, 0]} == set(dm.train_keys)
+    train_tracks = [t for t, k in zip(toy_tracks, keys, strict=True) if k in dm.train_keys]
+    feats = [compute_features(t) for t in train_tracks]
+    ref = Normalizer.fit(np.concatenate([f["features"].values for f in feats]),
+                         np.concatenate([f["valid"].values for f in feats]),
+                         FeatureConfig().feature_names)
+    np.testing.assert_allclose(dm.normalizer.mean, ref.mean, rtol=1e-6)
+    # balanced class weights: sum_c w_c n_c equal for all classes
+    w = np.asarray(dm.class_weights) * np.asarray(dm.class_counts)
+    np.testing.assert_allclose(w, w[0], rtol=1e-9)
+    assert dm.class_weights[SurfaceType.OPEN_WATER] > dm.class_weights[SurfaceType.THICK_ICE]
+
+
+def test_explicit_split_and_no_training_track(toy_tracks):
+    keys = [track_key(t) for t in toy_tracks]
+    dm = SegmentDataModule(toy_tracks, val_keys=[keys[0]])
+    dm.setup()
+    assert dm.val_keys == [keys[0]]
+    with pytest.raises(ConfigError, match="no \\(granule, beam\\) track left"):
+        SegmentDataModule(toy_tracks, val_keys=keys).setup()
