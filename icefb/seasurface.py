@@ -75,6 +75,15 @@ class SSHConfig:
     gap_error_rate : float
         Uncertainty added in quadrature per metre of distance to the nearest window with
         leads (m/m), for filled windows. Default 1 cm per 10 km.
+    lead_max_above_floor : float
+        Label-free sanity check on leads (m): an open-water segment higher than this above the
+        local height floor (the ``floor_percentile`` of all segment heights within
+        ``floor_radius``) is not used as a lead. It keeps ice a classifier mistook for water
+        from lifting the sea surface. ``inf`` disables. Default 0.15 m.
+    floor_radius : float
+        Half-width (m) of the along-track neighbourhood of the height floor. Default 1 km.
+    floor_percentile : float
+        Percentile (0-100) of segment heights that defines the floor. Default 5.
     height_var : {"h_cor_mean", "h_cor_median"}
         Segment height used for leads (and, by default, for the freeboard).
     surface_var : str or tuple of str
@@ -99,6 +108,9 @@ class SSHConfig:
     photon_precision: float = 0.1
     max_gap: float = 50_000.0
     gap_error_rate: float = 1e-6
+    lead_max_above_floor: float = 0.15
+    floor_radius: float = 1_000.0
+    floor_percentile: float = 5.0
     height_var: HeightVar = "h_cor_mean"
     surface_var: str | tuple[str, ...] = field(default=("surface_type", "s2_label"))
 
@@ -124,6 +136,14 @@ class SSHConfig:
             raise ConfigError("SSHConfig.max_gap must be >= 0", got=self.max_gap)
         if not (self.gap_error_rate >= 0):
             raise ConfigError("SSHConfig.gap_error_rate must be >= 0", got=self.gap_error_rate)
+        if not (self.lead_max_above_floor > 0):
+            raise ConfigError("SSHConfig.lead_max_above_floor must be > 0 (inf disables)",
+                              got=self.lead_max_above_floor)
+        if not (np.isfinite(self.floor_radius) and self.floor_radius > 0):
+            raise ConfigError("SSHConfig.floor_radius must be > 0", got=self.floor_radius)
+        if not (0 <= self.floor_percentile <= 100):
+            raise ConfigError("SSHConfig.floor_percentile must be in [0, 100]",
+                              got=self.floor_percentile)
         if int(self.min_photons) < 1:
             raise ConfigError("SSHConfig.min_photons must be >= 1", got=self.min_photons)
         if self.height_var not in ("h_cor_mean", "h_cor_median"):
@@ -302,6 +322,7 @@ def ssh_arrays(
         float(config.photon_precision),
         float(config.lead_edge_buffer),
     )
+    is_lead = _reject_high_leads(x, np.asarray(h, dtype=np.float64), is_lead, config)
     k0, nw = window_range(float(x[0]), float(x[-1]), config)
     ssh_w, unc_w, _ = k.window_ssh(
         x,
@@ -321,6 +342,29 @@ def ssh_arrays(
         x, k0, ssh_f, unc_f, flag_w, float(config.window), float(config.stride)
     )
     return ssh, unc, flag, err
+
+
+def _reject_high_leads(
+    x: np.ndarray, h: np.ndarray, is_lead: np.ndarray, config: SSHConfig
+) -> np.ndarray:
+    """Drop leads more than ``lead_max_above_floor`` above the local height floor.
+
+    Label-free: the floor is a low percentile of every finite segment height within
+    ``floor_radius`` of the lead, whatever its class.
+    """
+    if not np.isfinite(config.lead_max_above_floor) or not is_lead.any():
+        return is_lead
+    idx = np.flatnonzero(is_lead)
+    ok = np.isfinite(h)
+    xf, hf = x[ok], h[ok]
+    lo = np.searchsorted(xf, x[idx] - config.floor_radius, side="left")
+    hi = np.searchsorted(xf, x[idx] + config.floor_radius, side="right")
+    keep = is_lead.copy()
+    for i, a, b in zip(idx, lo, hi, strict=True):
+        floor = np.percentile(hf[a:b], config.floor_percentile) if b > a else h[i]
+        if h[i] - floor > config.lead_max_above_floor:
+            keep[i] = False
+    return keep
 
 
 class _NumpyKernels:
@@ -365,6 +409,8 @@ def _add_ssh_vars(
         "sigma_m": float(config.sigma),
         "min_photons": int(config.min_photons),
         "lead_edge_buffer_m": float(config.lead_edge_buffer),
+        "lead_max_above_floor_m": float(config.lead_max_above_floor),
+        "floor_radius_m": float(config.floor_radius),
         "max_gap_m": float(config.max_gap),
     }
     out["ssh_uncertainty"].attrs = {
@@ -468,16 +514,17 @@ def halo_length(config: SSHConfig | None = None) -> float:
     A segment's SSH depends on its two bracketing windows (centres within one stride) and, when
     they lack leads, on windows up to ``max_gap_windows`` strides further; the farthest of those
     ends ``window / 2 + (max_gap_windows + 1) * stride`` from the segment, and a lead there
-    depends on segments ``lead_edge_buffer`` further. One extra stride of margin is added.
+    depends on segments ``lead_edge_buffer`` and ``floor_radius`` further. One extra stride of
+    margin is added.
 
     Examples
     --------
     >>> halo_length(SSHConfig(window=10_000, stride=5_000, max_gap=50_000))
-    65006.0
+    66006.0
     """
     config = config or SSHConfig()
     return float(0.5 * config.window + (config.max_gap_windows + 2) * config.stride
-                 + config.lead_edge_buffer)
+                 + config.lead_edge_buffer + config.floor_radius)
 
 
 def plan_blocks(

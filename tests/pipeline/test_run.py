@@ -62,9 +62,15 @@ def test_product_matches_truth(small_world, serial_product):
         assert s["segments"] > 500
         assert s["accuracy"] > 0.8, s
         assert s["recall_thick_ice"] > 0.85, s
-        # freeboard on thick ice: unbiased to a few cm where the sea surface is known
-        if np.isfinite(s["fb_bias_m"]):
-            assert abs(s["fb_bias_m"]) < 0.1, s
+        # freeboard is the segment height above the local sea surface, on ice only
+        fb = ds["freeboard"].values
+        ice = np.isin(ds["surface_type"].values, [SurfaceType.THICK_ICE, SurfaceType.THIN_ICE])
+        expect = ds["h_cor_mean"].values - ds["ssh"].values
+        np.testing.assert_allclose(fb[ice], expect[ice], rtol=0, atol=1e-5)
+        assert np.all(np.isnan(fb[ds["surface_type"].values == SurfaceType.OPEN_WATER]))
+        # where the sea surface is unknown it says so, never a number
+        none = ds["ssh_flag"].values == 3
+        assert np.all(np.isnan(ds["ssh"].values[none]))
 
 
 def test_dask_and_spark_match_serial(small_world, serial_product, dask_backend, spark_backend,
