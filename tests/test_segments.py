@@ -1,0 +1,269 @@
+"""icefb.segments.resample: schema, chunked == unchunked, synthetic truth, the real clip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dask
+import numpy as np
+import pytest
+import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import icefb
+from icefb.constants import SHOT_RATE_HZ
+from icefb.errors import ConfigError, InvalidGranuleError, MissingVariableError
+from icefb.segments import BinningConfig, resample
+
+REAL_CLIP = Path("/work/shared/data/real/ATL03_land_clip_gt1r.h5")
+SCHEMA = {
+    "x_atc": "float64", "lat": "float64", "lon": "float64", "delta_time": "float64",
+    "n_photons": "int32", "n_high": "int32", "n_shots": "float32", "pcnt": "float32",
+    "pcnth": "float32", "h_mean": "float32", "h_median": "float32", "h_std": "float32",
+    "h_min": "float32", "h_max": "float32", "h_cor_mean": "float32", "h_cor_median": "float32",
+    "bcnt": "float32", "brate": "float32",
+}  # fmt: skip
+
+
+def photon_dataset(rng, n, *, x0=1000.0, length=40.0, nan_frac=0.0, shuffle=False):
+    """A beam's photons following docs/architecture.md, at 7 km/s ground speed."""
+    t = np.sort(rng.uniform(0.0, length / 7000.0, n)) + 50.0
+    x = x0 + (t - 50.0) * 7000.0 + rng.normal(0, 0.05, n)
+    h = rng.normal(3.0, 0.2, n).astype(np.float32)
+    geoid = np.full(n, 2.0, np.float32)
+    if nan_frac:
+        h[rng.random(n) < nan_frac] = np.nan
+        geoid[rng.random(n) < nan_frac] = np.nan
+    if shuffle:
+        o = rng.permutation(n)
+        t, x, h, geoid = t[o], x[o], h[o], geoid[o]
+    nb = 10
+    bt = 50.0 + np.arange(nb) * 0.005
+    p = "photon"
+    return xr.Dataset(
+        {
+            "h_ph": (p, h),
+            "lat_ph": (p, 75.0 + x * 1e-5),
+            "lon_ph": (p, -120.0 + x * 1e-5),
+            "delta_time": (p, t),
+            "signal_conf_ph": ((p, "ds_surf_type"), rng.integers(-1, 5, (n, 5)).astype(np.int8)),
+            "quality_ph": (p, (rng.random(n) < 0.05).astype(np.int8)),
+            "x_atc": (p, x),
+            "geoid": (p, geoid),
+            "tide_ocean": (p, np.full(n, 0.25, np.float32)),
+            "tide_equilibrium": (p, np.full(n, 0.01, np.float32)),
+            "dac": (p, np.full(n, -0.1, np.float32)),
+            "bckgrd_delta_time": ("bckgrd", bt),
+            "bckgrd_counts": ("bckgrd", np.arange(nb, dtype=np.int32) + 100),
+            "bckgrd_rate": ("bckgrd", np.arange(nb, dtype=np.float32) * 1e5),
+        },
+        attrs={"beam": "gt2l", "atlas_beam_type": "strong", "granule_id": "hand"},
+    )
+
+
+# --- config -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [{"window": 0}, {"window": float("nan")}, {"min_conf": 5}, {"conf_column": 7},
+     {"high_conf": 2, "min_conf": 3}, {"min_conf": 2.5}],
+)  # fmt: skip
+def test_config_validation(kw):
+    with pytest.raises(ConfigError, match="BinningConfig"):
+        BinningConfig(**kw)
+
+
+def test_bad_inputs():
+    ds = photon_dataset(np.random.default_rng(0), 20)
+    with pytest.raises(MissingVariableError, match="gt2l.*dac"):
+        resample(ds.drop_vars("dac"))
+    with pytest.raises(ConfigError):
+        resample(ds, {"window": 2.0})
+    with pytest.raises(InvalidGranuleError):
+        resample(ds["h_ph"])
+
+
+# --- schema and values ----------------------------------------------------------------------
+
+
+def test_schema_and_independent_values():
+    rng = np.random.default_rng(1)
+    ds = photon_dataset(rng, 400)
+    seg = resample(ds)
+    assert set(SCHEMA) == set(seg.data_vars)
+    for v, dt in SCHEMA.items():
+        assert seg[v].dtype == dt, v
+        assert seg[v].attrs["units"] and seg[v].attrs["long_name"], v
+    assert seg.attrs["window"] == 2.0 and seg.attrs["min_conf"] == 3
+    assert seg.attrs["beam"] == "gt2l" and seg.attrs["granule_id"] == "hand"
+    # grid: floor(x / 2), contiguous, covering every photon
+    b = np.floor(ds.x_atc.values / 2.0).astype(np.int64)
+    np.testing.assert_array_equal(seg.segment, np.arange(b.min(), b.max() + 1))
+    np.testing.assert_array_equal(seg.x_atc, (seg.segment + 0.5) * 2.0)
+    # independent per-bin statistics with pandas-free numpy
+    conf = ds.signal_conf_ph.values[:, 2]
+    sel = (ds.quality_ph.values == 0) & (conf >= 3)
+    counts = np.bincount(b[sel] - b.min(), minlength=seg.sizes["segment"])
+    np.testing.assert_array_equal(seg.n_photons, counts)
+    high = np.bincount(b[sel & (conf == 4)] - b.min(), minlength=seg.sizes["segment"])
+    np.testing.assert_array_equal(seg.n_high, high)
+    h = ds.h_ph.values.astype(np.float64)
+    hc = h - 2.0 - 0.25 - 0.01 + 0.1
+    for k in np.flatnonzero(counts)[:20]:
+        m = sel & (b - b.min() == k)
+        assert seg.h_median[k] == np.float32(np.median(h[m]))
+        assert seg.h_mean[k] == pytest.approx(h[m].mean(), abs=1e-6)
+        assert seg.h_std[k] == pytest.approx(h[m].std(), abs=1e-6)
+        assert seg.h_cor_mean[k] == pytest.approx(hc[m].mean(), abs=1e-5)
+        assert seg.delta_time[k] == pytest.approx(ds.delta_time.values[m].mean())
+    assert np.isnan(seg.h_mean.values[counts == 0]).all()
+    # shots from the 7 km/s ground speed, photons per shot
+    np.testing.assert_allclose(seg.n_shots, 2.0 * SHOT_RATE_HZ / 7000.0, rtol=2e-3)
+    np.testing.assert_allclose(seg.pcnt, seg.n_photons / seg.n_shots, rtol=1e-6)
+    # empty bins get interpolated centres, monotone in time
+    assert np.isfinite(seg.delta_time).all() and (np.diff(seg.delta_time) > 0).all()
+    # background: the previous 50-shot record
+    idx = np.searchsorted(ds.bckgrd_delta_time.values, seg.delta_time.values, "right") - 1
+    np.testing.assert_array_equal(seg.bcnt, ds.bckgrd_counts.values[idx].astype(np.float32))
+    np.testing.assert_array_equal(seg.brate, ds.bckgrd_rate.values[idx])
+
+
+def test_empty_beam_and_accessor_and_tree():
+    ds = photon_dataset(np.random.default_rng(2), 0)
+    seg = resample(ds)
+    assert seg.sizes["segment"] == 0 and set(SCHEMA) == set(seg.data_vars)
+    full = photon_dataset(np.random.default_rng(3), 50)
+    xr.testing.assert_identical(full.icefb.resample(), resample(full))
+    tree = xr.DataTree.from_dict({"/": xr.Dataset(attrs={"granule_id": "g"}), "/gt2l": full,
+                                  "/gt2r": full.chunk(photon=7)})  # fmt: skip
+    out = tree.icefb.resample(BinningConfig(min_conf=2))
+    assert isinstance(out, xr.DataTree) and out.attrs["granule_id"] == "g"
+    xr.testing.assert_identical(out["gt2l"].to_dataset(), resample(full, BinningConfig(min_conf=2)))
+    xr.testing.assert_identical(out["gt2r"].to_dataset(), out["gt2l"].to_dataset())
+
+
+# --- chunked == unchunked -----------------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 120),
+    chunk=st.integers(1, 25),
+    length=st.sampled_from([0.5, 1.9, 30.0]),  # all in one bin .. many bins
+    nan_frac=st.sampled_from([0.0, 0.15]),
+    shuffle=st.booleans(),
+)
+def test_chunked_equals_unchunked(seed, n, chunk, length, nan_frac, shuffle):
+    ds = photon_dataset(np.random.default_rng(seed), n, length=length, nan_frac=nan_frac,
+                        shuffle=shuffle)  # fmt: skip
+    ref = resample(ds)
+    with dask.config.set(scheduler="synchronous"):
+        got = resample(ds.chunk(photon=chunk))
+    xr.testing.assert_identical(got, ref)  # bit for bit, attrs included
+    # photons with a NaN height are never signal; NaN corrections still count
+    sel = (ds.quality_ph == 0) & (ds.signal_conf_ph[:, 2] >= 3) & np.isfinite(ds.h_ph)
+    assert int(ref.n_photons.sum()) == int(sel.sum())
+
+
+def test_chunked_locally_unordered_blocks():
+    """Blocks unordered inside but ordered between each other use per-block sorting."""
+    ds = photon_dataset(np.random.default_rng(4), 300, length=60.0)
+    o = np.arange(300).reshape(30, 10)[:, ::-1].ravel()  # reverse every run of 10 photons
+    ds = ds.isel(photon=o)
+    ref = resample(ds)
+    with dask.config.set(scheduler="synchronous"):
+        for c in (10, 7, 33):
+            xr.testing.assert_identical(resample(ds.chunk(photon=c)), ref)
+
+
+# --- synthetic world ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def granule(tmp_path_factory):
+    from icefb.synth import make_granule
+
+    return make_granule(tmp_path_factory.mktemp("seg") / "g.h5", seed=11, length_km=3.0,
+                        beams=("gt1l", "gt2r"))  # fmt: skip
+
+
+def test_synthetic_counts_and_heights_against_truth(granule):
+    import h5py
+
+    from icefb.synth import GranuleConfig, read_truth
+
+    tree = icefb.open_atl03(granule)
+    segs = resample(tree)
+    for beam in ("gt1l", "gt2r"):
+        seg = segs[beam].to_dataset()
+        ph_truth, _ = read_truth(granule, beam)
+        # independent count: file flags read with h5py, bins from the truth x_atc
+        with h5py.File(granule) as f:
+            conf = f[f"{beam}/heights/signal_conf_ph"][:, 2]
+            q = f[f"{beam}/heights/quality_ph"][:]
+        sel = (q == 0) & (conf >= 3)
+        b = np.floor(ph_truth.x_atc.values / 2.0).astype(np.int64)
+        count = np.bincount(b[sel] - seg.segment.values[0], minlength=seg.sizes["segment"])
+        np.testing.assert_array_equal(seg.n_photons.values, count)
+        assert seg.n_photons.sum() == sel.sum()
+        # ground speed of the synthetic instrument (0.7 m shots)
+        np.testing.assert_allclose(seg.n_shots, 2.0 / 0.7, rtol=1e-3)
+        # h_cor_mean within 3 sigma of the true surface in single-surface segments
+        ph = tree[beam].to_dataset().compute()
+        corr = (ph.geoid + ph.tide_ocean + ph.tide_equilibrium + ph.dac).values.astype(float)
+        true_cor = ph_truth.true_height.values - corr
+        st_ = ph_truth.surface_type.values
+        sig = ph_truth.is_signal.values
+        k = b - seg.segment.values[0]
+        n = np.bincount(k[sel], minlength=seg.sizes["segment"])
+        pure = (np.bincount(k[sel & ~sig], minlength=n.size) == 0)
+        types = np.full(n.size, -9)
+        mixed = np.zeros(n.size, bool)
+        for kk, s in zip(k[sel], st_[sel], strict=True):
+            mixed[kk] |= types[kk] not in (-9, s)
+            types[kk] = s
+        good = pure & ~mixed & (n >= 5) & np.isfinite(seg.h_cor_mean.values)
+        assert good.sum() >= 20
+        s_true = np.bincount(k[sel & np.isfinite(true_cor)], true_cor[sel & np.isfinite(true_cor)],
+                             minlength=n.size)  # fmt: skip
+        n_true = np.bincount(k[sel & np.isfinite(true_cor)], minlength=n.size)
+        expected = s_true[good] / n_true[good]
+        # per-photon noise about the true surface hit: the synthetic instrument's pulse noise
+        sigma = GranuleConfig().height_noise_m / np.sqrt(n_true[good])
+        z = np.abs(seg.h_cor_mean.values[good] - expected) / sigma
+        assert np.mean(z <= 3.0) >= 0.99, np.mean(z <= 3)  # 3 sigma: 99.7 %
+
+
+def test_synthetic_chunked_dask_equals_unchunked(granule):
+    ds = icefb.open_atl03(granule)["gt1l"].to_dataset()
+    ref = resample(ds.compute())
+    with dask.config.set(scheduler="threads"):
+        got = resample(ds.chunk(photon=1013))
+    xr.testing.assert_identical(got, ref)
+
+
+# --- the real clip ------------------------------------------------------------------------
+
+
+def test_real_clip():
+    tree = icefb.open_atl03(REAL_CLIP)
+    ds = tree["gt1r"].to_dataset()
+    q = ds.quality_ph.values == 0
+    conf = ds.signal_conf_ph.values
+    # over land the sea-ice confidence is -1 everywhere: no signal photon at the default
+    seg = resample(ds)
+    assert seg.n_photons.sum() == 0 and seg.sizes["segment"] > 0
+    assert seg.attrs["beam"] == "gt1r"
+    # land column, and every quality-0 photon of the sea-ice column (min_conf=-1)
+    for cfg, sel in (
+        (BinningConfig(conf_column=0, min_conf=2), q & (conf[:, 0] >= 2)),
+        (BinningConfig(min_conf=-1), q & (conf[:, 2] >= -1)),
+    ):
+        seg = resample(ds, cfg)
+        assert int(seg.n_photons.sum()) == int(sel.sum()) > 0
+        assert np.isfinite(seg.lat).all() and np.isfinite(seg.delta_time).all()
+        assert np.isfinite(seg.brate).all()
+        np.testing.assert_allclose(seg.n_shots, 2.0 * SHOT_RATE_HZ / 7000.0, rtol=0.05)
