@@ -37,9 +37,18 @@ _LAZY: dict[str, str] = {
     "compare_atl10": "icefb.compare",
     "run": "icefb.pipeline",
     "RunConfig": "icefb.pipeline",
+    "open_product": "icefb.pipeline",
+    "atl03_to_zarr": "icefb.io.zarr_store",
+    "predict": "icefb.ml.inference",
+    "load_model": "icefb.ml.io",
+    "train": "icefb.ml.train",
+    "TrainConfig": "icefb.ml.train",
 }
 
-__all__ = ["SurfaceType", "__version__", "errors", *sorted(_LAZY)]
+# subpackages reachable as attributes without an explicit import (``icefb.ml.predict``)
+_SUBMODULES = ("backends", "io", "labeling", "ml", "pipeline", "synth", "testing")
+
+__all__ = ["SurfaceType", "__version__", "errors", *sorted(_LAZY), *_SUBMODULES]
 
 if TYPE_CHECKING:  # pragma: no cover
     from icefb.compare import compare_atl07, compare_atl10
@@ -47,12 +56,18 @@ if TYPE_CHECKING:  # pragma: no cover
     from icefb.io.atl03 import open_atl03, open_atl03_many
     from icefb.io.atl07 import open_atl07, open_atl10
     from icefb.labeling import LabelConfig, autolabel, open_scene
-    from icefb.pipeline import RunConfig, run
+    from icefb.io.zarr_store import atl03_to_zarr
+    from icefb.ml.inference import predict
+    from icefb.ml.io import load_model
+    from icefb.ml.train import TrainConfig, train
+    from icefb.pipeline import RunConfig, open_product, run
     from icefb.seasurface import SSHConfig, sea_surface
     from icefb.segments import BinningConfig, resample
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"icefb.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'icefb' has no attribute {name!r}")

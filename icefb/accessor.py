@@ -32,6 +32,16 @@ class _IcefbAccessor:
 
         return autolabel(self._obj, scene, config)
 
+    def classify(self, model: Any = "lstm-synthetic") -> Any:
+        """Add ``surface_type``/``surface_prob`` with a classifier; see :func:`icefb.predict`."""
+        from icefb.ml.inference import predict
+
+        if isinstance(self._obj, xr.DataTree):
+            return self._obj.map_over_datasets(
+                lambda ds: predict(ds, model) if "segment" in ds.dims else ds
+            )
+        return predict(self._obj, model)
+
     def sea_surface(self, config: Any = None) -> Any:
         """Add local sea surface height; see :func:`icefb.sea_surface`."""
         from icefb.seasurface import sea_surface

@@ -40,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--figures", help="also write PNG figures into this folder")
     r.add_argument("--no-progress", action="store_true")
 
+    t = sub.add_parser("train", help="train a classifier on labeled products "
+                       "(icefb train --help for its options)", add_help=False)
+    t.add_argument("args", nargs=argparse.REMAINDER)
+
     i = sub.add_parser("info", help="print what a product holds")
     i.add_argument("product")
 
@@ -70,12 +74,17 @@ def _cmd_run(a: argparse.Namespace) -> int:
     from icefb.segments import BinningConfig
 
     device = None
+    backend: object = a.backend
     if a.gpu:
         import torch
 
         if not torch.cuda.is_available():
             raise IcefbError("--gpu given but torch sees no CUDA device", expected="a GPU")
         device = "cuda"
+        if a.backend == "dask" and a.scheduler is None:
+            from icefb.backends.dask import DaskBackend
+
+            backend = DaskBackend(a.workers, gpu=True, progress=not a.no_progress)
     config = RunConfig(
         binning=BinningConfig(window=a.window, min_conf=a.min_conf),
         model=a.model,
@@ -83,8 +92,12 @@ def _cmd_run(a: argparse.Namespace) -> int:
         beams=tuple(a.beams) if a.beams else None,
         device=device,
     )
-    result = run(a.granules, a.output, scenes=a.scenes, config=config, backend=a.backend,
-                 workers=a.workers, scheduler=a.scheduler, progress=not a.no_progress)
+    try:
+        result = run(a.granules, a.output, scenes=a.scenes, config=config, backend=backend,
+                     workers=a.workers, scheduler=a.scheduler, progress=not a.no_progress)
+    finally:
+        if not isinstance(backend, str):
+            backend.close()
     print(result.table())
     print(f"\nwrote {result.product} in {result.seconds:.1f} s")
     if a.figures:
@@ -140,6 +153,12 @@ def _cmd_synth(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(a: argparse.Namespace) -> int:
+    from icefb.ml.train import main as train_main
+
+    return int(train_main(a.args) or 0)
+
+
 def _cmd_demo(a: argparse.Namespace) -> int:
     from icefb.pipeline.demo import demo
 
@@ -149,11 +168,16 @@ def _cmd_demo(a: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``icefb`` command; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train"]:  # its options belong to icefb.ml.train (incl. --help)
+        argv = ["train", "--", *argv[1:]] if len(argv) > 1 else argv
     a = _parser().parse_args(argv)
+    if a.command == "train" and a.args[:1] == ["--"]:
+        a.args = a.args[1:]
     logging.basicConfig(level=logging.WARNING - 10 * a.verbose,
                         format="%(levelname)s %(name)s: %(message)s")
     handler = {"run": _cmd_run, "info": _cmd_info, "plot": _cmd_plot, "synth": _cmd_synth,
-               "demo": _cmd_demo}[a.command]
+               "demo": _cmd_demo, "train": _cmd_train}[a.command]
     try:
         return handler(a)
     except IcefbError as err:  # a clear one-line message, not a traceback

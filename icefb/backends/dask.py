@@ -30,6 +30,9 @@ class DaskBackend(Backend):
         Show a progress bar while units run.
     memory_limit : str
         Per-worker memory limit of the local cluster.
+    gpu : bool
+        Start dask-cuda's ``LocalCUDACluster`` (one worker per GPU) instead of a CPU
+        ``LocalCluster``; needs the ``gpu`` extra and CUDA devices.
 
     Examples
     --------
@@ -51,6 +54,7 @@ class DaskBackend(Backend):
         progress: bool = True,
         memory_limit: str = "auto",
         processes: bool = True,
+        gpu: bool = False,
     ) -> None:
         from distributed import Client, LocalCluster
 
@@ -64,6 +68,17 @@ class DaskBackend(Backend):
                 self.client = Client(scheduler_file=scheduler)
             else:
                 self.client = Client(scheduler)
+        elif gpu:
+            try:
+                from dask_cuda import LocalCUDACluster
+            except ImportError as err:
+                from icefb.errors import ConfigError
+
+                raise ConfigError(
+                    "the GPU cluster needs dask-cuda", expected="pip install 'icefb[gpu]'"
+                ) from err
+            self._cluster = LocalCUDACluster(dashboard_address=":0")
+            self.client = Client(self._cluster)
         else:
             # distributed logs every start-up step at INFO: keep a user's terminal readable
             if not log.isEnabledFor(logging.DEBUG):

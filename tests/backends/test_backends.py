@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from icefb.backends import WorkUnit, get_backend
 from icefb.errors import ConfigError, InvalidGranuleError
-
-
-def _unit_work(unit: WorkUnit, scale: float) -> tuple[str, float]:
-    rng = np.random.default_rng(abs(hash(unit.key)) % 2**32)
-    return unit.key, float(rng.standard_normal(1000).sum() * scale)
-
-
-def _fail(unit: WorkUnit) -> None:
-    raise InvalidGranuleError("no photons", path=unit.granule, beam=unit.beam)
+from icefb.testing import unit_checksum, unit_fails
 
 
 UNITS = [WorkUnit("g1.h5", b) for b in ("gt1l", "gt1r", "gt2l")] + [
@@ -34,12 +25,12 @@ def test_unknown_backend():
 
 
 def test_dask_spark_serial_identical(dask_backend, spark_backend):
-    serial = get_backend("serial").map(_unit_work, UNITS, 2.0)
-    assert dask_backend.map(_unit_work, UNITS, 2.0) == serial
-    assert spark_backend.map(_unit_work, UNITS, 2.0) == serial
+    serial = get_backend("serial").map(unit_checksum, UNITS, 2.0)
+    assert dask_backend.map(unit_checksum, UNITS, 2.0) == serial
+    assert spark_backend.map(unit_checksum, UNITS, 2.0) == serial
     assert [k for k, _ in serial] == [u.key for u in UNITS]
 
 
 def test_errors_cross_engines_with_their_context(dask_backend):
     with pytest.raises(InvalidGranuleError, match=r"g1.h5 \[beam gt1l\]: no photons"):
-        dask_backend.map(_fail, UNITS[:1])
+        dask_backend.map(unit_fails, UNITS[:1])

@@ -14,6 +14,7 @@ from icefb.pipeline import RunConfig, open_product, run
 from icefb.pipeline.demo import truth_scores
 from icefb.pipeline.product import product_beams
 from icefb.synth import read_truth
+from icefb.testing import assert_products_identical
 
 
 def _beams(store):
@@ -84,6 +85,7 @@ def test_dask_and_spark_match_serial(small_world, serial_product, dask_backend, 
         assert sorted(got) == sorted(ref)
         for g in ref:
             xr.testing.assert_identical(_strip_volatile(got[g]), _strip_volatile(ref[g]))
+        assert_products_identical(out, serial_product[0])
 
 
 def test_rerun_skips_complete_beams_and_redoes_interrupted(small_world, tmp_path):
@@ -148,3 +150,16 @@ def test_s2_label_surface_source_uses_labels(small_world, tmp_path):
     for ds in _beams(out).values():
         lead = ds["s2_label"].values == SurfaceType.OPEN_WATER
         assert np.all(np.isnan(ds["freeboard"].values[lead]))
+
+
+def test_scheduler_address_connects_to_a_running_cluster(small_world, serial_product,
+                                                         dask_backend, tmp_path):
+    """``--scheduler ADDRESS``: the run joins an existing cluster and leaves it running."""
+    granule, scene = small_world
+    address = dask_backend.client.scheduler.address
+    out = tmp_path / "remote.zarr"
+    run(granule, out, scenes=scene.path, backend="dask", scheduler=address, progress=False)
+    assert dask_backend.client.status == "running"  # not shut down by the run
+    got = _beams(out)["gt2l"]
+    ref = _beams(serial_product[0])["gt2l"]
+    xr.testing.assert_identical(_strip_volatile(got), _strip_volatile(ref))
