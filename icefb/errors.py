@@ -39,8 +39,8 @@ def format_message(
 
     Examples
     --------
-    >>> format_message("missing group", path="g.h5", beam="gt1l", expected="/gt1l/heights")
-    "g.h5 [beam gt1l]: missing group (expected /gt1l/heights)"
+    >>> print(format_message("missing group", path="g.h5", beam="gt1l", expected="/gt1l/heights"))
+    g.h5 [beam gt1l]: missing group (expected /gt1l/heights)
     """
     where = []
     if path is not None:

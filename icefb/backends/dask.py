@@ -65,9 +65,9 @@ class DaskBackend(Backend):
             self.client = client
         elif scheduler is not None:
             if scheduler.endswith(".json"):
-                self.client = Client(scheduler_file=scheduler)
+                self.client = Client(scheduler_file=scheduler, set_as_default=False)
             else:
-                self.client = Client(scheduler)
+                self.client = Client(scheduler, set_as_default=False)
         elif gpu:
             try:
                 from dask_cuda import LocalCUDACluster
@@ -78,7 +78,7 @@ class DaskBackend(Backend):
                     "the GPU cluster needs dask-cuda", expected="pip install 'icefb[gpu]'"
                 ) from err
             self._cluster = LocalCUDACluster(dashboard_address=":0")
-            self.client = Client(self._cluster)
+            self.client = Client(self._cluster, set_as_default=False)
         else:
             # distributed logs every start-up step at INFO: keep a user's terminal readable
             if not log.isEnabledFor(logging.DEBUG):
@@ -91,7 +91,7 @@ class DaskBackend(Backend):
                 dashboard_address=":0",
                 silence_logs=logging.ERROR,
             )
-            self.client = Client(self._cluster)
+            self.client = Client(self._cluster, set_as_default=False)
         log.info("dask backend: %s", self.client)
 
     @property
