@@ -50,7 +50,8 @@ class SparkBackend(Backend):
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
         self._n = n_workers or 2
         builder = (
-            SparkSession.builder.master(master or f"local[{self._n}]")
+            # local[N,F]: local mode ignores spark.task.maxFailures; F retries a failed task
+            SparkSession.builder.master(master or f"local[{self._n},4]")
             .appName(app_name)
             .config("spark.ui.enabled", "false")
             .config("spark.ui.showConsoleProgress", str(progress).lower())

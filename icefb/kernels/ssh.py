@@ -39,9 +39,10 @@ def lead_mask_and_error(x, h, h_std, n_photons, surface, min_photons, photon_pre
                         edge_buffer):
     """Lead mask and per-segment height error.
 
-    A lead is an open-water segment with at least ``min_photons`` photons whose neighbours
-    within ``edge_buffer`` (m along track) are all open water too: photons of a segment at a
-    lead edge come partly from the ice beside it (the footprint is ~11 m wide).
+    A lead is an open-water segment with at least ``min_photons`` photons with no ice segment
+    (thick or thin) within ``edge_buffer`` (m along track): photons of a segment at a lead edge
+    come partly from the ice beside it (the footprint is ~11 m wide). Empty or unlabeled
+    segments are no evidence of ice and do not shorten a lead.
 
     Parameters
     ----------
@@ -58,7 +59,7 @@ def lead_mask_and_error(x, h, h_std, n_photons, surface, min_photons, photon_pre
     photon_precision : float
         Single-photon height error (m) used where ``h_std`` is unusable (n < 2, NaN, 0).
     edge_buffer : float
-        Distance (m) to the nearest non-water segment below which a water segment is no lead.
+        Distance (m) to the nearest ice segment below which a water segment is no lead.
 
     Returns
     -------
@@ -85,13 +86,13 @@ def lead_mask_and_error(x, h, h_std, n_photons, surface, min_photons, photon_pre
         # distance to the previous / next non-water segment, two sweeps
         last = -np.inf
         for i in range(n):
-            if surface[i] != _OPEN_WATER:
+            if surface[i] == _THICK_ICE or surface[i] == _THIN_ICE:
                 last = x[i]
             elif is_lead[i] and x[i] - last <= edge_buffer:
                 is_lead[i] = False
         nxt = np.inf
         for i in range(n - 1, -1, -1):
-            if surface[i] != _OPEN_WATER:
+            if surface[i] == _THICK_ICE or surface[i] == _THIN_ICE:
                 nxt = x[i]
             elif is_lead[i] and nxt - x[i] <= edge_buffer:
                 is_lead[i] = False
@@ -113,7 +114,8 @@ def lead_mask_and_error_numpy(x, h, h_std, n_photons, surface, min_photons, phot
     water = np.asarray(surface) == _OPEN_WATER
     is_lead = ok & water & (cnt >= min_photons)
     if edge_buffer > 0.0 and x.size:
-        xi = x[~water]
+        ice = (np.asarray(surface) == _THICK_ICE) | (np.asarray(surface) == _THIN_ICE)
+        xi = x[ice]
         p = np.searchsorted(xi, x, side="right")  # non-water at or before: xi[p-1]
         prev = np.where(p > 0, xi[np.maximum(p - 1, 0)] if xi.size else -np.inf, -np.inf)
         q = np.searchsorted(xi, x, side="left")

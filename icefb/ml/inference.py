@@ -21,6 +21,7 @@ import numpy as np
 import xarray as xr
 
 from icefb.constants import (
+    SurfaceType,
     CLASSES,
     SURFACE_TYPE_FLAG_MEANINGS,
     SURFACE_TYPE_FLAG_VALUES,
@@ -134,6 +135,12 @@ def predict(segments: xr.Dataset, model: Any, *, batch_size: int = 65536,
     prob = predict_proba(segments, model, batch_size=batch_size, device=device)
     codes = np.array([int(c) for c in CLASSES], np.int8)
     st = codes[prob.argmax(axis=1)] if prob.shape[0] else np.zeros(0, np.int8)
+    if "n_photons" in segments and prob.shape[0]:
+        # no signal photon: no evidence of any surface (the neighbours still saw this bin
+        # through their sequences, but the bin itself is reported unlabeled)
+        empty = np.asarray(segments["n_photons"].values) <= 0
+        st = np.where(empty, np.int8(SurfaceType.UNLABELED), st).astype(np.int8)
+        prob = np.where(empty[:, None], np.float32(np.nan), prob).astype(np.float32)
     out = segments.copy()
     out["surface_type"] = xr.DataArray(st, dims=("segment",), attrs={
         "long_name": "predicted surface type",

@@ -124,7 +124,11 @@ def freeboard_histogram(ds: xr.Dataset | list[xr.Dataset], *, title: str = "") -
                     label=f"{s.name.lower().replace('_', ' ')} (n={m.sum()})")
     ax.set_xlabel("freeboard (m)")
     ax.set_ylabel("2 m segments")
-    ax.legend()
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
+    else:
+        ax.text(0.5, 0.5, "no freeboard (no sea surface found)", transform=ax.transAxes,
+                ha="center")
     ax.set_title(title or "freeboard by surface type")
     return fig
 

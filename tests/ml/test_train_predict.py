@@ -82,11 +82,15 @@ def test_predict_output_contract(trained_mlp, toy_heldout):
     out = predict(toy_heldout, trained_mlp.model)
     assert out["surface_type"].dtype == np.int8
     assert out["surface_type"].dims == ("segment",)
-    assert set(np.unique(out["surface_type"].values)) <= {0, 1, 2}
+    occupied = toy_heldout["n_photons"].values > 0
+    st = out["surface_type"].values
+    assert set(np.unique(st[occupied])) <= {0, 1, 2}
+    assert np.all(st[~occupied] == -1)  # no signal photon: unlabeled, not a guess
     assert out["surface_type"].attrs["flag_meanings"].split()[0] == "unlabeled"
     assert out["surface_prob"].dims == ("segment", "class")
     assert out["surface_prob"].dtype == np.float32
-    np.testing.assert_allclose(out["surface_prob"].sum("class"), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(out["surface_prob"].sum("class")[occupied], 1.0, rtol=1e-5)
+    assert np.all(np.isnan(out["surface_prob"].values[~occupied]))
     assert out.attrs["classifier_sha256"]
     with pytest.raises(MissingVariableError):
         predict(toy_heldout.drop_vars("pcnt"), trained_mlp.model)
