@@ -258,6 +258,16 @@ def _segment_table_cached(path: str, beam: str, mode: str, stamp: tuple[int, int
         for name in CORRECTIONS:
             ds = f[f"{beam}/geophys_corr/{name}"]
             raw.append(mask_fill(ds[()].astype(np.float32), ds.attrs.get("_FillValue")))
+    step = np.diff(dist_x[np.isfinite(dist_x)])
+    if step.size and (step < 0).any():  # along-track distance only grows within a granule
+        raise InvalidGranuleError(
+            "segment_dist_x is not monotonic",
+            path=path,
+            beam=beam,
+            variable=f"{beam}/geolocation/segment_dist_x",
+            got=f"decreases after finite segment {int(np.flatnonzero(step < 0)[0])}",
+            expected="non-decreasing along-track distance",
+        )
     full = cnt > 0
     if mode == "ph_index_beg":
         starts = beg[full] - 1

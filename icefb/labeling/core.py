@@ -376,6 +376,19 @@ def autolabel(
     all_px = np.concatenate([(x - x0) / res_x for x, _ in proj])
     all_py = np.concatenate([(y - y0) / res_y for _, y in proj])
     inside = (all_px >= 0) & (all_px < nx) & (all_py >= 0) & (all_py < ny)
+    if not (np.isfinite(all_px) & np.isfinite(all_py)).any():
+        # no segment has a position (a beam without signal photons): nothing to label, and
+        # nothing that could overlap; every segment is flagged outside the scene
+        attrs = {"drift_status": "undetermined", "s2_scene": str(path),
+                 "s2_acquisition_time": scene.attrs.get("acquisition_time", "unknown"),
+                 "s2_crs": crs.to_string()}
+        out_beams = []
+        for name, ds in beams:
+            n = ds["lat"].shape[0]
+            out_beams.append((name, _with_labels(
+                ds, np.full(n, -1, np.int8), np.full(n, LabelFlag.OUTSIDE_SCENE, np.int8), attrs
+            )))
+        return _pack(segments, out_beams, attrs)
     if not inside.any():
         raise NoOverlapError(
             "no segment falls inside the scene footprint", path=path,
@@ -443,29 +456,37 @@ def autolabel(
             late = (flag != LabelFlag.OUTSIDE_SCENE) & ~(gap <= config.max_time_gap_s)
             flag[late] = LabelFlag.TIME_GAP
             lab[late] = -1
-        dim = ds["lat"].dims
-        out = ds.assign(
-            s2_label=(dim, lab.astype(np.int8), {
-                "long_name": "surface type from Sentinel-2 (-1 where not labeled)",
-                "flag_values": SURFACE_TYPE_FLAG_VALUES,
-                "flag_meanings": SURFACE_TYPE_FLAG_MEANINGS,
-                "units": "1",
-            }),
-            label_flag=(dim, flag.astype(np.int8), {
-                "long_name": "Sentinel-2 labeling flag",
-                "flag_values": LABEL_FLAG_VALUES,
-                "flag_meanings": LABEL_FLAG_MEANINGS,
-                "units": "1",
-            }),
-        )
-        n = max(flag.size, 1)
-        fractions = {
-            f"label_fraction_{m}": float(np.count_nonzero(flag == k)) / n
-            for k, m in zip(LABEL_FLAG_VALUES, LABEL_FLAG_MEANINGS.split(), strict=True)
-        }
-        out.attrs = {**ds.attrs, **attrs, **fractions}
-        out_beams.append((name, out))
+        out_beams.append((name, _with_labels(ds, lab, flag, attrs)))
 
+    return _pack(segments, out_beams, attrs)
+
+
+def _with_labels(ds: xr.Dataset, lab: np.ndarray, flag: np.ndarray, attrs: dict) -> xr.Dataset:
+    dim = ds["lat"].dims
+    out = ds.assign(
+        s2_label=(dim, lab.astype(np.int8), {
+            "long_name": "surface type from Sentinel-2 (-1 where not labeled)",
+            "flag_values": SURFACE_TYPE_FLAG_VALUES,
+            "flag_meanings": SURFACE_TYPE_FLAG_MEANINGS,
+            "units": "1",
+        }),
+        label_flag=(dim, flag.astype(np.int8), {
+            "long_name": "Sentinel-2 labeling flag",
+            "flag_values": LABEL_FLAG_VALUES,
+            "flag_meanings": LABEL_FLAG_MEANINGS,
+            "units": "1",
+        }),
+    )
+    n = max(flag.size, 1)
+    fractions = {
+        f"label_fraction_{m}": float(np.count_nonzero(flag == k)) / n
+        for k, m in zip(LABEL_FLAG_VALUES, LABEL_FLAG_MEANINGS.split(), strict=True)
+    }
+    out.attrs = {**ds.attrs, **attrs, **fractions}
+    return out
+
+
+def _pack(segments, out_beams: list, attrs: dict):
     if isinstance(segments, xr.DataTree):
         tree = segments.copy()
         for name, out in out_beams:

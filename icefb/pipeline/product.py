@@ -132,17 +132,26 @@ def write_beam(store: str | os.PathLike[str], group: str, ds: xr.Dataset, digest
     tmp = partial / f"{group.replace('/', '__')}.{uuid.uuid4().hex}"
     out, encoding = _encode(ds)
     out.attrs = {**out.attrs, "icefb_complete": 0, "icefb_config_digest": digest}
-    out.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False, encoding=encoding)
-    zarr.open_group(str(tmp), mode="r+").attrs["icefb_complete"] = 1
     final = store / group
-    final.parent.mkdir(parents=True, exist_ok=True)
-    if final.parent != store and not (final.parent / "zarr.json").exists():
-        zarr.open_group(str(final.parent), mode="a", zarr_format=3)
-    if final.exists():  # a stale or interrupted copy: only ever inside the product
-        trash = partial / f"old.{uuid.uuid4().hex}"
-        os.replace(final, trash)
-        shutil.rmtree(trash, ignore_errors=True)
-    os.replace(tmp, final)
+    try:
+        out.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False, encoding=encoding)
+        zarr.open_group(str(tmp), mode="r+").attrs["icefb_complete"] = 1
+        final.parent.mkdir(parents=True, exist_ok=True)
+        if final.parent != store and not (final.parent / "zarr.json").exists():
+            zarr.open_group(str(final.parent), mode="a", zarr_format=3)
+        if final.exists():  # a stale or interrupted copy: only ever inside the product
+            trash = partial / f"old.{uuid.uuid4().hex}"
+            os.replace(final, trash)
+            shutil.rmtree(trash, ignore_errors=True)
+        os.replace(tmp, final)
+    except OSError as exc:  # disk full, permissions...: beams written before stay intact
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, ProductError):
+            raise
+        raise ProductError(
+            f"cannot write the beam into the product: {exc.strerror or exc}",
+            path=store, beam=group, expected="a writable output with free space",
+        ) from exc
     return final
 
 
@@ -181,7 +190,9 @@ def open_product(store: str | os.PathLike[str]) -> xr.DataTree:
     store = Path(store)
     meta = _root_meta(store)
     if meta is None or meta.get("product") != PRODUCT_KIND:
-        raise ProductError("not an icefb product", path=store, expected=f"root product={PRODUCT_KIND!r}")
+        raise ProductError(
+            "not an icefb product", path=store, expected=f"root product={PRODUCT_KIND!r}"
+        )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Consolidated metadata", category=UserWarning)
         return xr.open_datatree(
