@@ -37,6 +37,65 @@ def _timed(times: dict[str, float], stage: str):
         times[stage] = times.get(stage, 0.0) + time.perf_counter() - t0
 
 
+#: Segments classified per block (100 km of 2 m bins): bounds the classifier's memory.
+CLASSIFY_BLOCK_SEGMENTS = 50_000
+
+
+def classify_blocked(
+    seg: xr.Dataset,
+    model: Any,
+    *,
+    block_segments: int = CLASSIFY_BLOCK_SEGMENTS,
+    device: str | None = None,
+) -> xr.Dataset:
+    """Classify a beam block by block, each block with a halo wide enough for its features.
+
+    The features look at most ``max(ref windows) / 2`` along track and the sequences
+    ``sequence_length // 2`` segments further, so a halo of the longest reference window plus
+    one sequence gives every core segment exactly the inputs of the unblocked run; memory is
+    bounded by ``block_segments + 2 * halo`` instead of the beam length.
+
+    Parameters
+    ----------
+    seg : xarray.Dataset
+        One beam's segments.
+    model : classifier
+        From :func:`icefb.ml.load_model`.
+    block_segments : int
+        Core segments per block.
+    device : str, optional
+        Torch device.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``seg`` with ``surface_type`` and ``surface_prob`` (see :func:`icefb.ml.predict`).
+    """
+    from icefb.ml import predict
+
+    n = int(seg.sizes.get("segment", 0))
+    fc = model.feature_config
+    window = float(seg.attrs.get("window", 2.0))
+    reach = max(fc.long_ref_window, fc.ref_window, fc.rough_window)
+    halo = int(np.ceil(reach / window)) + int(fc.sequence_length)
+    if n <= block_segments:
+        return predict(seg, model, device=device)
+    parts = []
+    last = None
+    for a in range(0, n, block_segments):
+        b = min(n, a + block_segments)
+        lo, hi = max(0, a - halo), min(n, b + halo)
+        last = predict(seg.isel(segment=slice(lo, hi)), model, device=device)
+        parts.append(
+            last[["surface_type", "surface_prob"]].isel(segment=slice(a - lo, a - lo + b - a))
+        )
+    both = xr.concat(parts, dim="segment")
+    out = seg.assign(surface_type=both["surface_type"], surface_prob=both["surface_prob"])
+    out.attrs.update({k: last.attrs[k] for k in ("classifier_sha256", "classifier_kind")
+                      if last is not None and k in last.attrs})
+    return out
+
+
 def process_beam(unit: WorkUnit, config: RunConfig) -> tuple[xr.Dataset, dict[str, float]]:
     """Run every stage on one beam; returns the beam's segments (in memory) and stage times.
 
@@ -78,9 +137,7 @@ def process_beam(unit: WorkUnit, config: RunConfig) -> tuple[xr.Dataset, dict[st
                 seg = autolabel(seg, unit.scene, config.label)
                 seg.attrs["s2_scene"] = Path(unit.scene).name
         with _timed(times, "classify"):
-            from icefb.ml import predict
-
-            seg = predict(seg, _model(config.model), device=config.device)
+            seg = classify_blocked(seg, _model(config.model), device=config.device)
         ssh_cfg = config.ssh
         if config.surface_source == "s2_label":
             import dataclasses
