@@ -100,27 +100,32 @@ class DaskBackend(Backend):
         return sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()) or 1
 
     def map(self, func: Callable[..., Any], units: Sequence[Any], *args: Any) -> list[Any]:
-        """Run ``func(unit, *args)`` for every unit on the cluster; results in unit order."""
-        from distributed import as_completed
+        """Run ``func(unit, *args)`` for every unit on the cluster; results in unit order.
+
+        Each call gets fresh task keys, so a repeated map recomputes (a cluster never hands
+        back results of an earlier run). A unit's exception (an :mod:`icefb.errors` class,
+        naming its file and beam) is re-raised here.
+        """
+        import uuid
+
         from tqdm.auto import tqdm
 
         if not units:
             return []
-        keys = [f"{getattr(func, '__name__', 'task')}-{getattr(u, 'key', i)}-{i}"
-                for i, u in enumerate(units)]
+        token = uuid.uuid4().hex[:12]
+        name = getattr(func, "__name__", "task")
+        keys = [f"{name}-{getattr(u, 'key', i)}-{i}-{token}" for i, u in enumerate(units)]
+        bar = tqdm(total=len(units), desc=name, unit="unit", disable=not self.progress)
         futures = [
             self.client.submit(func, u, *args, key=k, pure=False)
             for k, u in zip(keys, units, strict=True)
         ]
-        bar = tqdm(total=len(futures), desc=getattr(func, "__name__", "units"), unit="unit",
-                   disable=not self.progress)
+        for fut in futures:
+            fut.add_done_callback(lambda _f: bar.update(1))
         try:
-            for fut in as_completed(futures):
-                fut.result()  # re-raise the task's own exception (icefb.errors pickle)
-                bar.update(1)
+            return self.client.gather(futures)
         finally:
             bar.close()
-        return self.client.gather(futures)
 
     def close(self) -> None:
         if self._own_client:

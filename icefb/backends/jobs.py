@@ -33,9 +33,10 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import xarray as xr
@@ -292,6 +293,26 @@ def load_unit(unit: WorkUnit, config: JobConfig | None = None, *,
     return LoadedUnit(unit, ds)
 
 
+class _Task:
+    """A picklable per-unit function with a fresh name per job run.
+
+    Backends derive task keys from the function name and the unit; a fresh name makes every
+    run of a job compute anew (dask would otherwise hand back results still held under the
+    same keys from a previous run).
+    """
+
+    def __init__(self, func: Callable[..., Any]) -> None:
+        self.func = func
+        self.__name__ = f"{func.__name__}-{uuid.uuid4().hex[:8]}"
+
+    def __call__(self, *args: Any) -> Any:
+        return self.func(*args)
+
+
+def _load(unit: WorkUnit, config: JobConfig, stage: Stage) -> LoadedUnit:
+    return load_unit(unit, config, stage=stage)
+
+
 def _count_photons(unit: WorkUnit, config: JobConfig, stage: Stage) -> int:
     return int(load_unit(unit, config, stage=stage).photons.sizes.get("photon", 0))
 
@@ -317,7 +338,7 @@ def load_job(units: Sequence[WorkUnit], backend: Backend, config: JobConfig | No
     list of int
         Photons read per unit, in unit order.
     """
-    return backend.map(_count_photons, list(units), config or JobConfig(), stage)
+    return backend.map(_Task(_count_photons), list(units), config or JobConfig(), stage)
 
 
 def load_units(units: Sequence[WorkUnit], backend: Backend, config: JobConfig | None = None, *,
@@ -334,7 +355,7 @@ def load_units(units: Sequence[WorkUnit], backend: Backend, config: JobConfig | 
     list of LoadedUnit
         In unit order.
     """
-    return backend.map(load_unit, list(units), config or JobConfig(), stage)
+    return backend.map(_Task(_load), list(units), config or JobConfig(), stage)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -464,7 +485,7 @@ def autolabel_job(units: Sequence[WorkUnit | LoadedUnit], backend: Backend,
     list of xarray.Dataset
         Labeled segments per unit, in unit order (identical on every backend).
     """
-    return backend.map(autolabel_unit, list(units), config or JobConfig())
+    return backend.map(_Task(autolabel_unit), list(units), config or JobConfig())
 
 
 def freeboard_job(units: Sequence[WorkUnit | LoadedUnit], backend: Backend,
@@ -483,7 +504,7 @@ def freeboard_job(units: Sequence[WorkUnit | LoadedUnit], backend: Backend,
     list of xarray.Dataset
         Each unit's core segments, in unit order; :func:`combine_blocks` joins them per beam.
     """
-    return backend.map(freeboard_unit, list(units), config or JobConfig())
+    return backend.map(_Task(freeboard_unit), list(units), config or JobConfig())
 
 
 def combine_blocks(units: Sequence[WorkUnit | LoadedUnit],

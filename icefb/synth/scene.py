@@ -25,7 +25,7 @@ BOA_QUANTIFICATION_VALUE = 10000
 # L2A surface reflectance per class and band
 _REFL = {
     "thick": np.array([0.90, 0.89, 0.87, 0.80]),
-    "water": np.array([0.055, 0.045, 0.03, 0.015]),
+    "water": np.array([0.018, 0.016, 0.012, 0.008]),
     "cloud": np.array([0.82, 0.81, 0.80, 0.78]),
 }
 _MAX_PIXELS = 40_000_000
@@ -234,6 +234,7 @@ def make_scene(
         cloud = np.clip((field - q) / 0.3, 0.0, 1.0) * (field > q)
         refl = refl * (1 - cloud) + _REFL["cloud"][:, None, None] * cloud
     refl += rng.normal(0.0, noise, refl.shape)
+    refl = np.clip(refl, 0.001, None)  # reflectance is positive (dark water + noise)
     dn = np.clip(np.round(refl * BOA_QUANTIFICATION_VALUE - BOA_ADD_OFFSET), 1, 65535)
     dn = dn.astype(np.uint16)
     out = Path(path)
@@ -299,8 +300,10 @@ def _reflectance(s) -> np.ndarray:
     # ridges cast a little shading on the snow
     thick = _REFL["thick"][:, None] - 0.02 * np.clip(s.elevation.ravel(), 0, 2)[None, :]
     water = _REFL["water"][:, None] * np.ones((1, t.size))
-    # thin ice / nilas: darker than snow, brighter with thickness (freeboard)
-    g = np.clip(0.12 + 5.0 * s.freeboard.ravel(), 0.12, 0.7)
+    # thin ice / nilas: darker than snow, brighter with thickness (freeboard); kept inside the
+    # thin-ice band of the labeler's default 8-bit mapping (ESA TCI: 0.2 reflectance -> 255,
+    # thin = V 31..204 = reflectance 0.024..0.16), like dark nilas to grey ice
+    g = np.clip(0.05 + 0.9 * s.freeboard.ravel(), 0.05, 0.14)
     thin = np.array([1.0, 0.97, 0.93, 0.75])[:, None] * g[None, :]
     return np.where(t == SurfaceType.OPEN_WATER, water,
                     np.where(t == SurfaceType.THIN_ICE, thin, thick))

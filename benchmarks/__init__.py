@@ -1,0 +1,1 @@
+"""asv benchmarks of icefb (run with `make bench`)."""
