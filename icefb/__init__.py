@@ -40,6 +40,7 @@ _LAZY: dict[str, str] = {
     "open_product": "icefb.pipeline",
     "atl03_to_zarr": "icefb.io.zarr_store",
     "predict": "icefb.ml.inference",
+    "classify": "icefb.ml.inference",
     "load_model": "icefb.ml.io",
     "train": "icefb.ml.train",
     "TrainConfig": "icefb.ml.train",
@@ -57,7 +58,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from icefb.io.atl07 import open_atl07, open_atl10
     from icefb.labeling import LabelConfig, autolabel, open_scene
     from icefb.io.zarr_store import atl03_to_zarr
-    from icefb.ml.inference import predict
+    from icefb.ml.inference import classify, predict
     from icefb.ml.io import load_model
     from icefb.ml.train import TrainConfig, train
     from icefb.pipeline import RunConfig, open_product, run
