@@ -15,8 +15,9 @@ import icefb
 from icefb.constants import SHOT_RATE_HZ
 from icefb.errors import ConfigError, InvalidGranuleError, MissingVariableError
 from icefb.segments import BinningConfig, resample
+from icefb.testing import real_file
 
-REAL_CLIP = Path("/work/shared/data/real/ATL03_land_clip_gt1r.h5")
+REAL_CLIP = Path(real_file("ATL03_land_clip_gt1r.h5"))
 SCHEMA = {
     "x_atc": "float64", "lat": "float64", "lon": "float64", "delta_time": "float64",
     "n_photons": "int32", "n_high": "int32", "n_shots": "float32", "pcnt": "float32",

@@ -4,7 +4,8 @@ and the ATL03 -> Zarr copy.
 Examples
 --------
 >>> from icefb.io import open_atl03
->>> sorted(open_atl03("/work/shared/data/real/ATL03_land_clip_gt1r.h5").children)
+>>> from icefb.testing import real_file
+>>> sorted(open_atl03(real_file("ATL03_land_clip_gt1r.h5")).children)
 ['gt1r']
 """
 

@@ -670,7 +670,8 @@ def open_atl03(
 
     Examples
     --------
-    >>> tree = open_atl03("/work/shared/data/real/ATL03_land_clip_gt1r.h5")
+    >>> from icefb.testing import real_file
+    >>> tree = open_atl03(real_file("ATL03_land_clip_gt1r.h5"))
     >>> list(tree.children), tree["gt1r"].attrs["atlas_beam_type"]
     (['gt1r'], 'weak')
     >>> tree["gt1r"]["x_atc"].chunks is not None
@@ -710,7 +711,8 @@ def open_atl03_many(
 
     Examples
     --------
-    >>> trees = open_atl03_many("/work/shared/data/real/ATL03_*.h5")
+    >>> from icefb.testing import real_file
+    >>> trees = open_atl03_many(real_file("ATL03_land_clip_gt1r.h5").replace("land_clip_gt1r", "*"))
     >>> len(trees)
     1
     """

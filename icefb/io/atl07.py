@@ -479,8 +479,9 @@ def open_atl07(
 
     Examples
     --------
+    >>> from icefb.testing import real_file
     >>> t = open_atl07(
-    ...     "/work/shared/data/real/processed_ATL07-01_20190222003738_08490201_003_02.h5"
+    ...     real_file("processed_ATL07-01_20190222003738_08490201_003_02.h5")
     ... )
     >>> len(t.children), int(t["gt1l"].sizes["sea_ice_segment"])
     (6, 75)

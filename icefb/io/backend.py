@@ -38,8 +38,9 @@ class ATL03BackendEntrypoint(BackendEntrypoint):
     Examples
     --------
     >>> import xarray as xr
+    >>> from icefb.testing import real_file
     >>> ds = xr.open_dataset(
-    ...     "/work/shared/data/real/ATL03_land_clip_gt1r.h5", engine="icefb_atl03", group="gt1r"
+    ...     real_file("ATL03_land_clip_gt1r.h5"), engine="icefb_atl03", group="gt1r"
     ... )
     >>> ds.sizes["photon"], ds.attrs["beam"]
     (6809, 'gt1r')

@@ -91,8 +91,9 @@ def atl03_to_zarr(
     Examples
     --------
     >>> import tempfile
+    >>> from icefb.testing import real_file
     >>> out = atl03_to_zarr(
-    ...     "/work/shared/data/real/ATL03_land_clip_gt1r.h5", tempfile.mkdtemp() + "/g.zarr"
+    ...     real_file("ATL03_land_clip_gt1r.h5"), tempfile.mkdtemp() + "/g.zarr"
     ... )
     >>> int(open_atl03_zarr(out)["gt1r"].sizes["photon"])
     6809

@@ -6,7 +6,13 @@ import os
 
 import xarray as xr
 
-__all__ = ["assert_products_identical", "product_beams_loaded", "unit_checksum", "unit_fails"]
+__all__ = [
+    "assert_products_identical",
+    "product_beams_loaded",
+    "real_file",
+    "unit_checksum",
+    "unit_fails",
+]
 
 #: Attributes that legitimately differ between two runs of the same inputs and parameters.
 VOLATILE_ATTRS = ("date_created",)
@@ -67,3 +73,33 @@ def unit_fails(unit) -> None:
     from icefb.errors import InvalidGranuleError
 
     raise InvalidGranuleError("no photons", path=unit.granule, beam=unit.beam)
+
+
+def real_file(name: str) -> str:
+    """Path of one of the real ICESat-2 files kept beside the repository (``../shared/data/real``).
+
+    Looks in ``$ICEFB_REAL_DATA`` first, then in ``shared/data/real`` next to the checkout.
+
+    Raises
+    ------
+    FileNotFoundError
+        Naming every place looked in.
+
+    Examples
+    --------
+    >>> real_file("ATL03_land_clip_gt1r.h5").endswith("ATL03_land_clip_gt1r.h5")
+    True
+    """
+    from pathlib import Path
+
+    import icefb
+
+    candidates = []
+    if os.environ.get("ICEFB_REAL_DATA"):
+        candidates.append(Path(os.environ["ICEFB_REAL_DATA"]))
+    root = Path(icefb.__file__).resolve().parents[1]
+    candidates += [root.parent / "shared" / "data" / "real", root / "shared" / "data" / "real"]
+    for c in candidates:
+        if (c / name).is_file():
+            return str(c / name)
+    raise FileNotFoundError(f"{name} not found in any of {[str(c) for c in candidates]}")

@@ -15,8 +15,10 @@ import h5py
 import numpy as np
 import pytest
 
+from icefb.testing import real_file
+
 FILL = np.float32(3.4028235e38)
-REAL = Path("/work/shared/data/real")
+REAL = Path(real_file("ATL03_land_clip_gt1r.h5")).parent
 REAL_ATL03 = REAL / "ATL03_land_clip_gt1r.h5"
 REAL_ATL07 = REAL / "processed_ATL07-01_20190222003738_08490201_003_02.h5"
 

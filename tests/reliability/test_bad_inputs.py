@@ -28,6 +28,7 @@ from relhelpers import BEAMS, Inputs, product_beam, run_config
 
 from icefb import errors
 from icefb.io import GranuleNotFoundError
+from icefb.testing import real_file
 
 FILL32 = np.float32(3.4028235e38)
 
@@ -502,7 +503,7 @@ def test_land_granule_without_sea_ice(tmp_path: Path) -> None:
     """The real ATL03 land clip (no sea ice anywhere): a valid product, nothing invented."""
     from icefb.pipeline import run
 
-    real = Path("/work/shared/data/real/ATL03_land_clip_gt1r.h5")
+    real = Path(real_file("ATL03_land_clip_gt1r.h5"))
     out = tmp_path / "land.zarr"
     run(real, out, backend="serial", progress=False)
     check_land(product_beam(out, "gt1r"), None)
