@@ -12,6 +12,11 @@ import xarray as xr
 from icefb.constants import SurfaceType
 
 
+def _cm(value: float, width: int) -> str:
+    """A length in m printed in cm, or n/a."""
+    return f"{value * 100:>{width - 2}.2f}cm" if np.isfinite(value) else f"{'n/a':>{width}}"
+
+
 def truth_scores(product_beam: xr.Dataset, segment_truth: xr.Dataset) -> dict[str, Any]:
     """Score one product beam against the synthetic truth on the same 2 m grid.
 
@@ -105,8 +110,8 @@ def demo(
         s = truth_scores(ds.load(), seg_truth)
         print(f"      {group:<6} {s['accuracy']:>6.1%} {s['recall_thick_ice']:>6.1%} "
               f"{s['recall_thin_ice']:>6.1%} {s['recall_open_water']:>6.1%} "
-              f"{s['ssh_rmse_m'] * 100:>7.2f}cm {s['fb_bias_m'] * 100:>6.2f}cm "
-              f"{s['fb_rmse_m'] * 100:>6.2f}cm")
+              f"{_cm(s['ssh_rmse_m'], 9)} {_cm(s['fb_bias_m'], 8)} {_cm(s['fb_rmse_m'], 8)}")
+    print("      (n/a: no sea surface on that beam - no usable lead within reach, ssh_flag 3)")
     for p in figs:
         print(f"      figure: {p}")
     return product
