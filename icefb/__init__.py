@@ -9,6 +9,7 @@ Examples
 1
 """
 
+# ruff: noqa: F401  (the TYPE_CHECKING imports below type the lazily loaded public names)
 from __future__ import annotations
 
 import importlib
@@ -56,8 +57,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from icefb.freeboard import freeboard
     from icefb.io.atl03 import open_atl03, open_atl03_many
     from icefb.io.atl07 import open_atl07, open_atl10
-    from icefb.labeling import LabelConfig, autolabel, open_scene
     from icefb.io.zarr_store import atl03_to_zarr
+    from icefb.labeling import LabelConfig, autolabel, open_scene
     from icefb.ml.inference import classify, predict
     from icefb.ml.io import load_model
     from icefb.ml.train import TrainConfig, train

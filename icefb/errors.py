@@ -96,10 +96,8 @@ class IcefbError(Exception):
         )
 
     def __reduce__(self):  # picklable across dask/spark workers
-        return (
-            _rebuild,
-            (type(self), self.problem, self.path, self.beam, self.variable, self.expected, self.got),
-        )
+        state = (self.problem, self.path, self.beam, self.variable, self.expected, self.got)
+        return (_rebuild, (type(self), *state))
 
 
 def _rebuild(cls, problem, path, beam, variable, expected, got):  # pragma: no cover - pickle

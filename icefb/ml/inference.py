@@ -21,10 +21,10 @@ import numpy as np
 import xarray as xr
 
 from icefb.constants import (
-    SurfaceType,
     CLASSES,
     SURFACE_TYPE_FLAG_MEANINGS,
     SURFACE_TYPE_FLAG_VALUES,
+    SurfaceType,
 )
 from icefb.errors import ConfigError
 from icefb.ml.features import compute_features

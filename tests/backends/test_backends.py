@@ -8,7 +8,6 @@ from icefb.backends import WorkUnit, get_backend
 from icefb.errors import ConfigError, InvalidGranuleError
 from icefb.testing import unit_checksum, unit_fails
 
-
 UNITS = [WorkUnit("g1.h5", b) for b in ("gt1l", "gt1r", "gt2l")] + [
     WorkUnit("g2.h5", "gt3r", block=(0.0, 5000.0))
 ]
