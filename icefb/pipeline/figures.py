@@ -200,9 +200,6 @@ def product_figures(
              f"profile_{group.replace('/', '_')}.png")
     if beams:
         save(freeboard_histogram([ds for _, ds in beams]), "freeboard_histogram.png")
-        if scene is None:
-            scenes = tree.attrs.get("input_scenes") or []
-            del scenes  # names only: the figure needs the file, given explicitly
         save(track_map(beams, scene), "track_map.png")
         labeled = [ds for _, ds in beams if "s2_label" in ds]
         if labeled:
