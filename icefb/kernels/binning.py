@@ -48,28 +48,97 @@ BIN_FIELDS: tuple[str, ...] = (
     "delta_time",
 )
 
-_RANK_SORT_MAX = 32  # buffers up to this size are rank-sorted (branch-free), larger: np.sort
+_INSERTION_MAX = 32  # buffers up to this size are insertion-sorted, larger ones np.sort
 
 
-@numba.njit(nogil=True, cache=True)
-def _sort_small(buf, k, tmp):  # pragma: no cover - compiled
-    """Sort ``buf[:k]`` (no NaNs) in place; branch-free rank sort for small k, else np.sort."""
-    if k > _RANK_SORT_MAX:
+@numba.njit(nogil=True, cache=True, inline="always")
+def _sort8(buf, k):  # pragma: no cover - compiled
+    """Sort ``buf[:k]`` (k <= 8, no NaNs) in place with a branch-free sorting network.
+
+    Batcher's odd-even merge network for 8 inputs (19 compare-exchanges) on registers, slots
+    ``k..7`` padded with +inf (``buf`` must hold 8 values).
+    """
+    inf = np.inf
+    a0 = buf[0] if 0 < k else inf
+    a1 = buf[1] if 1 < k else inf
+    a2 = buf[2] if 2 < k else inf
+    a3 = buf[3] if 3 < k else inf
+    a4 = buf[4] if 4 < k else inf
+    a5 = buf[5] if 5 < k else inf
+    a6 = buf[6] if 6 < k else inf
+    a7 = buf[7] if 7 < k else inf
+    a0, a1 = min(a0, a1), max(a0, a1)
+    a2, a3 = min(a2, a3), max(a2, a3)
+    a0, a2 = min(a0, a2), max(a0, a2)
+    a1, a3 = min(a1, a3), max(a1, a3)
+    a1, a2 = min(a1, a2), max(a1, a2)
+    a4, a5 = min(a4, a5), max(a4, a5)
+    a6, a7 = min(a6, a7), max(a6, a7)
+    a4, a6 = min(a4, a6), max(a4, a6)
+    a5, a7 = min(a5, a7), max(a5, a7)
+    a5, a6 = min(a5, a6), max(a5, a6)
+    a0, a4 = min(a0, a4), max(a0, a4)
+    a2, a6 = min(a2, a6), max(a2, a6)
+    a2, a4 = min(a2, a4), max(a2, a4)
+    a1, a5 = min(a1, a5), max(a1, a5)
+    a3, a7 = min(a3, a7), max(a3, a7)
+    a3, a5 = min(a3, a5), max(a3, a5)
+    a1, a2 = min(a1, a2), max(a1, a2)
+    a3, a4 = min(a3, a4), max(a3, a4)
+    a5, a6 = min(a5, a6), max(a5, a6)
+    buf[0] = a0
+    buf[1] = a1
+    buf[2] = a2
+    buf[3] = a3
+    buf[4] = a4
+    buf[5] = a5
+    buf[6] = a6
+    buf[7] = a7
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _sort_small(buf, k):  # pragma: no cover - compiled
+    """Sort ``buf[:k]`` (no NaNs) in place: network for k <= 8, insertion sort, else np.sort."""
+    if k <= 8:
+        _sort8(buf, k)
+    elif k <= _INSERTION_MAX:
+        for a in range(1, k):
+            v = buf[a]
+            c = a - 1
+            while c >= 0 and buf[c] > v:
+                buf[c + 1] = buf[c]
+                c -= 1
+            buf[c + 1] = v
+    else:
         buf[:k] = np.sort(buf[:k])
-        return
-    for a in range(k):
-        v = buf[a]
-        r = 0
-        for c in range(a):  # rank of v, ties broken by position
-            r += buf[c] <= v
-        for c in range(a + 1, k):
-            r += buf[c] < v
-        tmp[r] = v
-    for a in range(k):
-        buf[a] = tmp[a]
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _median_sorted(buf, k):  # pragma: no cover - compiled
+    """Median of the sorted ``buf[:k]`` (k >= 1)."""
+    return 0.5 * (buf[(k - 1) // 2] + buf[k // 2])
 
 
 @numba.njit(nogil=True, cache=True)
+def _max_run(x_atc, window):  # pragma: no cover - compiled
+    """Longest run of consecutive finite-``x_atc`` photons in one bin (NaNs skipped)."""
+    best = 0
+    run = 0
+    cur = np.int64(-(2**62))
+    for p in range(x_atc.shape[0]):
+        x = x_atc[p]
+        if x != x:
+            continue
+        b = np.int64(np.floor(x / window))
+        if b != cur:
+            cur = b
+            best = max(best, run)
+            run = 0
+        run += 1
+    return max(best, run)
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
 def _wrap_lon(d):  # pragma: no cover - compiled
     """Wrap a longitude (difference) in [-540, 540) to [-180, 180)."""
     return d - 360.0 * (d >= 180.0) + 360.0 * (d < -180.0)
@@ -143,99 +212,93 @@ def bin_photons(
     lat = np.full(nbins, np.nan)
     lon = np.full(nbins, np.nan)
     dtime = np.full(nbins, np.nan)
-    hbuf = np.empty(64, np.float64)
-    cbuf = np.empty(64, np.float64)
-    tbuf = np.empty(_RANK_SORT_MAX, np.float64)
+    # sized once from the longest same-bin run: no reallocation inside the photon loop
+    cap = _max_run(x_atc, window) + 9
+    hbuf = np.empty(cap, np.float64)
+    cbuf = np.empty(cap, np.float64)
     ok = True
-    prev = np.int64(-1)
-    i = 0
-    while i < n:
-        xi = x_atc[i]
-        if xi != xi:
-            i += 1
-            continue
-        b = np.int64(np.floor(xi / window)) - b0
-        if b <= prev or b >= nbins:
-            ok = False
-            break
-        prev = b
-        # photons [i, j) hold bin b (NaN x_atc photons in between are skipped below)
-        j = i + 1
-        while j < n:
-            xj = x_atc[j]
-            if xj == xj and np.int64(np.floor(xj / window)) - b0 != b:
+    cur = np.int64(-1)
+    cnt = 0
+    nh = 0
+    kh = 0
+    kc = 0
+    sh = 0.0
+    sc = 0.0
+    slat = 0.0
+    slon = 0.0
+    st = 0.0
+    lon0 = 0.0
+    for p in range(n + 1):  # p == n flushes the last bin
+        if p < n:
+            xp = x_atc[p]
+            if xp != xp:
+                continue
+            b = np.int64(np.floor(xp / window)) - b0
+        else:
+            b = np.int64(nbins)
+        if b != cur:
+            if cur >= 0 and cnt > 0:
+                n_photons[cur] = cnt
+                n_high[cur] = nh
+                lat[cur] = slat / cnt
+                lon[cur] = _wrap_lon(lon0 + slon / cnt)
+                dtime[cur] = st / cnt
+                if kh > 0:
+                    m = sh / kh
+                    h_mean[cur] = m
+                    ss = 0.0
+                    for q in range(kh):
+                        d = hbuf[q] - m
+                        ss += d * d
+                    h_std[cur] = np.sqrt(ss / kh)
+                    _sort_small(hbuf, kh)
+                    h_min[cur] = hbuf[0]
+                    h_max[cur] = hbuf[kh - 1]
+                    h_median[cur] = _median_sorted(hbuf, kh)
+                if kc > 0:
+                    c_mean[cur] = sc / kc
+                    _sort_small(cbuf, kc)
+                    c_median[cur] = _median_sorted(cbuf, kc)
+            if p == n:
                 break
-            j += 1
-        if j - i > hbuf.shape[0]:
-            hbuf = np.empty(2 * (j - i), np.float64)
-            cbuf = np.empty(2 * (j - i), np.float64)
-        cnt = 0
-        nh = 0
-        kh = 0
-        kc = 0
-        sh = 0.0
-        sc = 0.0
-        slat = 0.0
-        slon = 0.0
-        st = 0.0
-        lon0 = lon_ph[i]
-        for p in range(i, j):
-            # branch-free: signal/noise and NaN are data-dependent coin flips for the predictor
-            cf = conf[p, conf_column]
-            sig = (quality_ph[p] == 0) & (cf >= min_conf) & (x_atc[p] == x_atc[p])
-            cnt += sig
-            nh += sig & (cf >= high_conf)
-            slat += lat_ph[p] if sig else 0.0
-            slon += _wrap_lon(lon_ph[p] - lon0) if sig else 0.0
-            st += delta_time[p] if sig else 0.0
-            hv = np.float64(h_ph[p])
-            hok = sig & (hv == hv)
-            hbuf[kh] = hv
-            kh += hok
-            sh += hv if hok else 0.0
-            cv = (
-                hv
-                - np.float64(geoid[p])
-                - np.float64(tide_ocean[p])
-                - np.float64(tide_equilibrium[p])
-                - np.float64(dac[p])
-            )
-            cok = hok & (cv == cv)
-            cbuf[kc] = cv
-            kc += cok
-            sc += cv if cok else 0.0
-        i = j
-        if cnt == 0:
-            continue
-        n_photons[b] = cnt
-        n_high[b] = nh
-        lat[b] = slat / cnt
-        lon[b] = _wrap_lon(lon0 + slon / cnt)
-        dtime[b] = st / cnt
-        if kh > 0:
-            m = sh / kh
-            h_mean[b] = m
-            ss = 0.0
-            for p in range(kh):
-                d = hbuf[p] - m
-                ss += d * d
-            h_std[b] = np.sqrt(ss / kh)
-            _sort_small(hbuf, kh, tbuf)
-            h_min[b] = hbuf[0]
-            h_max[b] = hbuf[kh - 1]
-            half = kh // 2
-            if kh % 2 == 1:
-                h_median[b] = hbuf[half]
-            else:
-                h_median[b] = 0.5 * (hbuf[half - 1] + hbuf[half])
-        if kc > 0:
-            c_mean[b] = sc / kc
-            _sort_small(cbuf, kc, tbuf)
-            half = kc // 2
-            if kc % 2 == 1:
-                c_median[b] = cbuf[half]
-            else:
-                c_median[b] = 0.5 * (cbuf[half - 1] + cbuf[half])
+            if b < cur or b < 0 or b >= nbins:
+                ok = False
+                break
+            cur = b
+            cnt = 0
+            nh = 0
+            kh = 0
+            kc = 0
+            sh = 0.0
+            sc = 0.0
+            slat = 0.0
+            slon = 0.0
+            st = 0.0
+            lon0 = lon_ph[p]
+        # branch-free: signal/noise and NaN are data-dependent coin flips for the predictor
+        cf = conf[p, conf_column]
+        sig = (quality_ph[p] == 0) & (cf >= min_conf)
+        cnt += sig
+        nh += sig & (cf >= high_conf)
+        slat += lat_ph[p] if sig else 0.0
+        slon += _wrap_lon(lon_ph[p] - lon0) if sig else 0.0
+        st += delta_time[p] if sig else 0.0
+        hv = np.float64(h_ph[p])
+        hok = sig & (hv == hv)
+        hbuf[kh] = hv
+        kh += hok
+        sh += hv if hok else 0.0
+        cv = (
+            hv
+            - np.float64(geoid[p])
+            - np.float64(tide_ocean[p])
+            - np.float64(tide_equilibrium[p])
+            - np.float64(dac[p])
+        )
+        cok = hok & (cv == cv)
+        cbuf[kc] = cv
+        kc += cok
+        sc += cv if cok else 0.0
     return (
         n_photons,
         n_high,
