@@ -144,6 +144,10 @@ def _run_block(
     b0, stats, order = _k.bin_block(
         arrays, window=window, min_conf=min_conf, high_conf=high_conf, conf_column=col
     )
+    # in the product's dtypes already: less to ship to the client, same values as a cast there
+    stats = tuple(
+        v.astype(_SCHEMA[f][0], copy=False) for f, v in zip(_k.BIN_FIELDS, stats, strict=True)
+    )
     res: dict[str, Any] = {
         "b0": b0,
         "stats": stats,
@@ -284,8 +288,31 @@ def _background(ds: xr.Dataset, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _empty_stats(n: int) -> list[np.ndarray]:
     return [
-        np.zeros(n, np.int32) if f.startswith("n_") else np.full(n, np.nan) for f in _k.BIN_FIELDS
+        np.zeros(n, _SCHEMA[f][0]) if f.startswith("n_") else np.full(n, np.nan, _SCHEMA[f][0])
+        for f in _k.BIN_FIELDS
     ]
+
+
+def _place(live: list[dict[str, Any]], first: int, nb: int) -> list[np.ndarray]:
+    """Block statistics on the beam grid ``first .. first + nb - 1`` in one copy per field.
+
+    Blocks come ordered with at most one shared (cut) bin between neighbours, which the caller
+    repairs; bins between blocks that no photon reaches are empty (0 / NaN).
+    """
+    parts: list[list[np.ndarray]] = [[] for _ in _k.BIN_FIELDS]
+    pos = first
+    for r in live:
+        b0, st = r["b0"], r["stats"]
+        skip = max(pos - b0, 0)
+        if b0 > pos:
+            for part, gap in zip(parts, _empty_stats(b0 - pos), strict=True):
+                part.append(gap)
+        for part, v in zip(parts, st, strict=True):
+            part.append(v[skip:])
+        pos = max(pos, b0 + st[0].size)
+    out = [np.concatenate(p) if p else e for p, e in zip(parts, _empty_stats(0), strict=True)]
+    assert out[0].size == nb
+    return out
 
 
 def _assemble(
@@ -307,11 +334,7 @@ def _assemble(
     else:
         first, last = 0, -1
     nb = last - first + 1
-    stats = _empty_stats(nb)
-    for r in live:
-        o = r["b0"] - first
-        for a, s in zip(stats, r["stats"], strict=True):
-            a[o : o + s.size] = s
+    stats = _place(live, first, nb)
     # bins cut by block edges: recompute from all their photons, in photon order
     pieces: dict[int, list[dict[str, np.ndarray]]] = {}
     for r in live:
@@ -354,7 +377,7 @@ def _assemble(
         attrs = {"units": units, "long_name": long_name}
         if name in _STANDARD_NAMES:
             attrs["standard_name"] = _STANDARD_NAMES[name]
-        data_vars[name] = ("segment", np.asarray(values[name]).astype(dtype), attrs)
+        data_vars[name] = ("segment", np.asarray(values[name]).astype(dtype, copy=False), attrs)
     attrs = dict(ds.attrs)
     attrs.update(
         window=float(cfg.window),

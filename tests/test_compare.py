@@ -182,3 +182,48 @@ def test_names_of_the_reader_are_accepted(setup):
         a, b = f(prod, ref), f(prod, renamed)
         np.testing.assert_allclose(a.rmse, b.rmse)
         np.testing.assert_array_equal(a.n, b.n)
+
+
+@pytest.mark.slow
+def test_150_photon_aggregation_lifts_ssh_and_lowers_freeboard(tmp_path):
+    """On the synthetic world, ATL10-like (150-photon) SSH sits higher above the truth than
+    icefb's 2 m SSH, and its freeboard lower, on the same segments (strong beams pooled)."""
+    from icefb.io.atl03 import open_atl03
+    from icefb.io.atl07 import open_atl10
+    from icefb.seasurface import sea_surface
+    from icefb.segments import resample
+    from icefb.synth import make_atl10, make_granule, read_truth
+
+    beams = ("gt1l", "gt2l", "gt3l")
+    g = make_granule(tmp_path / "g.h5", seed=3, length_km=30.0, beams=beams)
+    atl10 = open_atl10(make_atl10(tmp_path / "atl10.h5", g))
+    tree = resample(open_atl03(g, beams=list(beams)))
+    d_ssh, d_fb = {"atl10": [], "icefb": []}, {"atl10": [], "icefb": []}
+    for beam in beams:
+        seg = tree[beam].to_dataset().load()
+        _, truth = read_truth(g, beam)
+        common = np.intersect1d(seg.segment.values, truth.segment.values)
+        seg, truth = seg.sel(segment=common), truth.sel(segment=common)
+        seg["surface_type"] = truth.surface_type
+        prod = freeboard(sea_surface(seg))
+        ice = truth.surface_type.values != 2
+        tprod = seg[["x_atc", "n_photons", "surface_type"]].assign(
+            h_cor_mean=truth.surface_height.astype(float), ssh=truth.ssh.astype(float),
+            freeboard=("segment", np.where(ice, truth.freeboard.values.astype(float), np.nan)))
+        ref = atl10[beam].to_dataset()
+        vs_truth = compare_atl10(tprod, ref)  # truth aggregated onto the ATL10 segments
+        vs_icefb = compare_atl10(prod, ref)
+        t_ssh, t_fb = vs_truth.icefb_ssh.values, vs_truth.icefb_freeboard.values
+        d_ssh["atl10"].append(vs_truth.ref_ssh.values - t_ssh)
+        d_fb["atl10"].append(vs_truth.ref_freeboard.values - t_fb)
+        d_ssh["icefb"].append(vs_icefb.icefb_ssh.values - t_ssh)
+        d_fb["icefb"].append(vs_icefb.icefb_freeboard.values - t_fb)
+    bias = {}
+    for name in ("atl10", "icefb"):
+        s, f = np.concatenate(d_ssh[name]), np.concatenate(d_fb[name])
+        ok = np.isfinite(s) & np.isfinite(f)
+        assert ok.sum() > 1000
+        bias[name] = (s[ok].mean(), f[ok].mean())
+    assert abs(bias["icefb"][0]) <= 0.01 and abs(bias["icefb"][1]) <= 0.01
+    assert bias["atl10"][0] > bias["icefb"][0] + 0.005
+    assert bias["atl10"][1] < bias["icefb"][1] - 0.005

@@ -104,3 +104,37 @@ def test_missing_ssh_uncertainty(world):
     ds, _, out = world
     with pytest.raises(MissingVariableError, match="ssh_uncertainty"):
         freeboard(out.drop_vars(["ssh_uncertainty", "freeboard"]))
+
+
+SMOOTH = SSHConfig(freeboard_smoothing=4.0)
+
+
+def _thick_err(ds, truth, out):
+    sel = (truth.surface_type.values == SurfaceType.THICK_ICE) & (ds.n_photons.values >= 5)
+    return out.freeboard.values[sel].astype(np.float64) - truth.freeboard.values[sel]
+
+
+def test_neighbour_smoothing_lowers_the_error_against_truth(world):
+    ds, truth, out = world
+    smooth = freeboard(sea_surface(ds, SMOOTH), SMOOTH)
+    raw, sm = _thick_err(ds, truth, out), _thick_err(ds, truth, smooth)
+    assert abs(sm.mean()) <= 0.01
+    assert np.sqrt(np.mean(sm**2)) < 0.9 * np.sqrt(np.mean(raw**2))
+    # the SSH is not touched; the freeboard error budget shrinks with the averaging
+    xr.testing.assert_identical(smooth.ssh, out.ssh)
+    ok = np.isfinite(out.freeboard_uncertainty.values)
+    assert np.mean(smooth.freeboard_uncertainty.values[ok]) < np.mean(
+        out.freeboard_uncertainty.values[ok])
+    assert smooth.freeboard.attrs["height_smoothing_m"] == 4.0
+    assert out.freeboard.attrs["height_smoothing_m"] == 0.0
+    # water stays NaN, and so do empty segments
+    st = ds.surface_type.values
+    assert np.all(np.isnan(smooth.freeboard.values[st == SurfaceType.OPEN_WATER]))
+    assert np.all(np.isnan(smooth.freeboard.values[ds.n_photons.values == 0]))
+
+
+def test_smoothed_blocked_freeboard_equals_unblocked(world):
+    ds, _, _ = world
+    ref = freeboard(sea_surface(ds, SMOOTH), SMOOTH)
+    got = sea_surface_blocked(ds, 5_000.0, SMOOTH, with_freeboard=True)
+    xr.testing.assert_identical(got, ref)

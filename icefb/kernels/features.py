@@ -18,8 +18,12 @@ import numba
 import numpy as np
 
 __all__ = [
+    "rolling_mean",
+    "rolling_mean_numpy",
     "rolling_percentile",
     "rolling_percentile_numpy",
+    "rolling_percentile_strided",
+    "rolling_percentile_strided_numpy",
     "rolling_std",
     "rolling_std_numpy",
     "rolling_valid_fraction",
@@ -112,6 +116,140 @@ def rolling_percentile(values, half_window, q, min_count):
     return out
 
 
+@numba.njit(nogil=True, cache=True)
+def _select(buf, m, k):
+    # in-place quickselect (Hoare partition, median-of-three pivot) on buf[:m]: afterwards
+    # buf[k] is the k-th smallest and buf[k+1:m] holds no smaller value
+    left = 0
+    right = m - 1
+    while right > left:
+        mid = (left + right) // 2
+        a, b, c = buf[left], buf[mid], buf[right]
+        if a < b:
+            pivot = b if b < c else (c if a < c else a)
+        else:
+            pivot = a if a < c else (c if b < c else b)
+        i = left
+        j = right
+        while i <= j:
+            while buf[i] < pivot:
+                i += 1
+            while buf[j] > pivot:
+                j -= 1
+            if i <= j:
+                t = buf[i]
+                buf[i] = buf[j]
+                buf[j] = t
+                i += 1
+                j -= 1
+        if k <= j:
+            right = j
+        elif k >= i:
+            left = i
+        else:
+            break
+    return buf[k]
+
+
+@numba.njit(nogil=True, cache=True)
+def _percentile_at(values, lo_i, hi_i, q, min_count, buf):
+    # percentile q of the finite values[lo_i:hi_i] (numpy "linear"), NaN below min_count
+    m = 0
+    for j in range(lo_i, hi_i):
+        v = values[j]
+        if np.isfinite(v):
+            buf[m] = v
+            m += 1
+    if m < min_count or m == 0:
+        return np.nan
+    pos = q / 100.0 * (m - 1)
+    lo = int(np.floor(pos))
+    hi = min(lo + 1, m - 1)
+    a = _select(buf, m, lo)
+    b = a
+    if hi > lo:  # the next order statistic: the smallest value right of the k-th
+        b = buf[hi]
+        for j in range(hi + 1, m):
+            if buf[j] < b:
+                b = buf[j]
+    return a + (b - a) * (pos - lo)
+
+
+@numba.njit(nogil=True, cache=True)
+def rolling_percentile_strided(values, key, half_window, q, min_count, step):
+    """Rolling percentile evaluated every ``step`` bins and linearly interpolated in between.
+
+    The exact percentile of the finite values in ``[i-h, i+h]`` (as
+    :func:`rolling_percentile`) is computed at the *evaluation bins*: the first and last
+    bin and every bin whose ``key`` (the global segment index) is a multiple of ``step``;
+    bins in between get the linear interpolation (in position) of the two evaluation bins
+    around them, NaN if either is NaN. Anchoring the evaluation bins on the global segment
+    index makes a slice of the beam with a halo of ``h + step`` bins give the same values in
+    its interior as the whole beam. Cost O(n * (2h+1) / step) instead of O(n * (2h+1)).
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        1-D float array; NaN marks empty bins.
+    key : numpy.ndarray
+        1-D int64 global index of each bin (the ``segment`` coordinate).
+    half_window : int
+        Half width ``h`` of the window, in bins.
+    q : float
+        Percentile, 0-100.
+    min_count : int
+        Fewer finite values than this in the window gives NaN.
+    step : int
+        Spacing of the evaluation bins (``1``: exact at every bin).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 array of the same length.
+    """
+    n = values.shape[0]
+    out = np.full(n, np.nan)
+    if n == 0:
+        return out
+    step = max(1, step)
+    buf = np.empty(min(n, 2 * half_window + 1))
+    prev = -1
+    prev_v = np.nan
+    for i in range(n):
+        if not (i == 0 or i == n - 1 or key[i] % step == 0):
+            continue
+        v = _percentile_at(values, max(0, i - half_window), min(n, i + half_window + 1), q,
+                           min_count, buf)
+        out[i] = v
+        if prev >= 0 and i - prev > 1 and np.isfinite(v) and np.isfinite(prev_v):
+            d = i - prev
+            for j in range(prev + 1, i):
+                t = (j - prev) / d
+                out[j] = prev_v + (v - prev_v) * t
+        prev = i
+        prev_v = v
+    return out
+
+
+def rolling_percentile_strided_numpy(values, key, half_window, q, min_count, step):
+    """Plain-numpy reference of :func:`rolling_percentile_strided` (tests only)."""
+    values = np.asarray(values, dtype=np.float64)
+    key = np.asarray(key, dtype=np.int64)
+    n = values.shape[0]
+    out = np.full(n, np.nan)
+    if n == 0:
+        return out
+    step = max(1, int(step))
+    ev = np.flatnonzero((key % step == 0) | (np.arange(n) == 0) | (np.arange(n) == n - 1))
+    exact = rolling_percentile_numpy(values, half_window, q, min_count)
+    out[ev] = exact[ev]
+    for a, b in zip(ev[:-1], ev[1:]):
+        if b - a > 1 and np.isfinite(exact[a]) and np.isfinite(exact[b]):
+            t = (np.arange(a + 1, b) - a) / (b - a)
+            out[a + 1 : b] = exact[a] + (exact[b] - exact[a]) * t
+    return out
+
+
 def rolling_percentile_numpy(values, half_window, q, min_count):
     """Plain-numpy reference of :func:`rolling_percentile` (tests only)."""
     values = np.asarray(values, dtype=np.float64)
@@ -175,6 +313,63 @@ def rolling_std_numpy(values, half_window, min_count):
         w = w[np.isfinite(w)]
         if w.size >= max(min_count, 1):
             out[i] = np.std(w)
+    return out
+
+
+@numba.njit(nogil=True, cache=True)
+def rolling_mean(values, half_window, min_count):
+    """Mean of the finite values in ``[i-h, i+h]`` (running sums, O(n)).
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        1-D float array; NaN marks empty bins.
+    half_window : int
+        Half width of the window, in bins.
+    min_count : int
+        Fewer finite values than this gives NaN.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 array of the same length.
+    """
+    n = values.shape[0]
+    out = np.full(n, np.nan)
+    s = 0.0
+    c = 0
+    for j in range(min(half_window, n)):
+        v = values[j]
+        if np.isfinite(v):
+            s += v
+            c += 1
+    for i in range(n):
+        add = i + half_window
+        if add < n:
+            v = values[add]
+            if np.isfinite(v):
+                s += v
+                c += 1
+        drop = i - half_window - 1
+        if drop >= 0:
+            v = values[drop]
+            if np.isfinite(v):
+                s -= v
+                c -= 1
+        if c >= min_count and c > 0:
+            out[i] = s / c
+    return out
+
+
+def rolling_mean_numpy(values, half_window, min_count):
+    """Plain-numpy reference of :func:`rolling_mean` (tests only)."""
+    values = np.asarray(values, dtype=np.float64)
+    out = np.full(values.shape[0], np.nan)
+    for i in range(values.shape[0]):
+        w = values[max(0, i - half_window) : i + half_window + 1]
+        w = w[np.isfinite(w)]
+        if w.size >= max(min_count, 1):
+            out[i] = w.mean()
     return out
 
 

@@ -22,6 +22,8 @@ __all__ = [
     "interp_to_segments_numpy",
     "lead_mask_and_error",
     "lead_mask_and_error_numpy",
+    "smooth_ice_height",
+    "smooth_ice_height_numpy",
     "window_ssh",
     "window_ssh_numpy",
 ]
@@ -456,6 +458,92 @@ def interp_to_segments_numpy(x, k0, ssh_w, unc_w, flag_w, window, stride):
 # ---------------------------------------------------------------------------------------------
 # freeboard
 # ---------------------------------------------------------------------------------------------
+@njit(nogil=True, cache=True)
+def smooth_ice_height(x, h, err, n_photons, surface, radius):
+    """Footprint-scale height of ice segments: photon-weighted triangular mean of neighbours.
+
+    For every thick- or thin-ice segment with a height, the mean of the heights of the segments
+    of the *same* surface type with centres closer than ``radius`` (m), weighted by
+    ``n_photons * (1 - |dx| / radius)``. With 2 m segments and ``radius = 4`` the weights are
+    ``[1, 2, 1] * n``. The error is that of the weighted mean of independent segments,
+    ``sqrt(sum((w e)^2)) / sum(w)``. Other segments, and every segment when ``radius`` is not
+    larger than 0, are returned unchanged.
+
+    Parameters
+    ----------
+    x : float64 array
+        Segment centres (m), non-decreasing.
+    h, err : float64 arrays
+        Segment height and height error (m); NaN where empty.
+    n_photons : int or float array
+    surface : int array
+        ``SurfaceType`` code.
+    radius : float
+        Kernel half-width (m).
+
+    Returns
+    -------
+    hs, es : float64 arrays
+    """
+    n = h.shape[0]
+    hs = np.empty(n, dtype=np.float64)
+    es = np.empty(n, dtype=np.float64)
+    for i in range(n):
+        hs[i] = h[i]
+        es[i] = err[i]
+    if not (radius > 0.0):
+        return hs, es
+    for i in range(n):
+        s = surface[i]
+        if not (s == _THICK_ICE or s == _THIN_ICE) or not (h[i] == h[i]) \
+                or not (n_photons[i] >= 1):
+            continue
+        sw = 0.0
+        swh = 0.0
+        swe = 0.0
+        j = i
+        while j >= 0 and x[i] - x[j] < radius:
+            if surface[j] == s and h[j] == h[j] and n_photons[j] >= 1:
+                w = float(n_photons[j]) * (1.0 - (x[i] - x[j]) / radius)
+                sw += w
+                swh += w * h[j]
+                swe += (w * err[j]) * (w * err[j])
+            j -= 1
+        j = i + 1
+        while j < n and x[j] - x[i] < radius:
+            if surface[j] == s and h[j] == h[j] and n_photons[j] >= 1:
+                w = float(n_photons[j]) * (1.0 - (x[j] - x[i]) / radius)
+                sw += w
+                swh += w * h[j]
+                swe += (w * err[j]) * (w * err[j])
+            j += 1
+        hs[i] = swh / sw
+        es[i] = np.sqrt(swe) / sw
+    return hs, es
+
+
+def smooth_ice_height_numpy(x, h, err, n_photons, surface, radius):
+    """Numpy twin of :func:`smooth_ice_height` (tests only)."""
+    x = np.asarray(x, np.float64)
+    h, err = np.asarray(h, np.float64), np.asarray(err, np.float64)
+    cnt = np.asarray(n_photons, np.float64)
+    surface = np.asarray(surface)
+    hs, es = h.copy(), err.copy()
+    if not (radius > 0.0) or x.size == 0:
+        return hs, es
+    ok = np.isfinite(h) & (cnt >= 1)
+    ice = (surface == _THICK_ICE) | (surface == _THIN_ICE)
+    lo = np.searchsorted(x, x - 2.0 * radius, side="left")
+    hi = np.searchsorted(x, x + 2.0 * radius, side="right")
+    for i in np.flatnonzero(ok & ice):
+        j = np.arange(lo[i], hi[i])
+        j = j[ok[j] & (surface[j] == surface[i]) & (np.abs(x[j] - x[i]) < radius)]
+        w = cnt[j] * (1.0 - np.abs(x[j] - x[i]) / radius)
+        hs[i] = np.sum(w * h[j]) / np.sum(w)
+        es[i] = np.sqrt(np.sum((w * err[j]) ** 2)) / np.sum(w)
+    return hs, es
+
+
 @njit(nogil=True, cache=True)
 def freeboard_kernel(h, err, surface, ssh, ssh_unc):
     """Freeboard ``h - ssh`` on ice segments and its uncertainty.

@@ -25,7 +25,12 @@ import numpy as np
 import xarray as xr
 
 from icefb.errors import ConfigError, MissingVariableError, ModelMismatchError
-from icefb.kernels.features import rolling_percentile, rolling_std, rolling_valid_fraction
+from icefb.kernels.features import (
+    rolling_mean,
+    rolling_percentile_strided,
+    rolling_std,
+    rolling_valid_fraction,
+)
 
 __all__ = [
     "FEATURE_VERSION",
@@ -37,7 +42,13 @@ __all__ = [
 ]
 
 #: Bumped whenever the meaning of a feature changes; stored in every model file.
-FEATURE_VERSION = 1
+#: 2: references evaluated every 1/8 half-window and interpolated; 10 km references
+#: (``h_rel_long``, ``pcnt_rel_long``), ``h_rel_mid`` (2 km), local photon rate.
+FEATURE_VERSION = 2
+
+#: Rolling-percentile references are evaluated every ``half_window // REF_STRIDE_DIVISOR``
+#: bins (anchored on the global segment index) and interpolated in between.
+REF_STRIDE_DIVISOR = 8
 
 #: Segment variables (docs/architecture.md) the features are computed from.
 REQUIRED_VARIABLES: tuple[str, ...] = (
@@ -63,9 +74,13 @@ class FeatureConfig:
     ----------
     ref_window : float
         Length (m) of the along-track window of the local height reference.
-    long_ref_window : float
+    mid_ref_window : float
         Length (m) of a second, longer reference window (a lead further away than
-        ``ref_window / 2`` still sets the level).
+        ``ref_window / 2`` still sets the level) and of the local brightness reference.
+    long_ref_window : float
+        Length (m) of the longest reference window (height level and snow brightness of
+        the beam seen past leads kilometres wide); no window may be longer (it sets the halo
+        of blockwise classification).
     ref_percentile : float
         Percentile (0-100) of ``h_cor_mean`` in the window used as the reference: a low
         percentile tracks the lowest surfaces (water, thin ice) without needing a label.
@@ -80,23 +95,29 @@ class FeatureConfig:
     --------
     >>> FeatureConfig().sequence_length
     5
-    >>> FeatureConfig().feature_names[:2]
-    ('h_rel', 'h_rel_long')
+    >>> FeatureConfig().feature_names[:3]
+    ('h_rel', 'h_rel_mid', 'h_rel_long')
     """
 
     ref_window: float = 400.0
-    long_ref_window: float = 2000.0
+    mid_ref_window: float = 2000.0
+    long_ref_window: float = 10000.0
     ref_percentile: float = 5.0
     rough_window: float = 40.0
     min_count: int = 5
     half_width: int = 2
 
     def __post_init__(self) -> None:
-        for name in ("ref_window", "long_ref_window", "rough_window"):
+        for name in ("ref_window", "mid_ref_window", "long_ref_window", "rough_window"):
             if not np.isfinite(getattr(self, name)) or getattr(self, name) <= 0:
                 raise ConfigError(
                     "window must be a positive length", variable=name,
                     got=getattr(self, name), expected="> 0 m",
+                )
+            if getattr(self, name) > self.long_ref_window:
+                raise ConfigError(
+                    "no window may be longer than long_ref_window", variable=name,
+                    got=getattr(self, name), expected=f"<= {self.long_ref_window} m",
                 )
         if not 0.0 <= self.ref_percentile <= 100.0:
             raise ConfigError("percentile out of range", variable="ref_percentile",
@@ -110,6 +131,7 @@ class FeatureConfig:
         """Names of the feature columns, in order."""
         return (
             "h_rel",
+            "h_rel_mid",
             "h_rel_long",
             "h_med_rel",
             "h_std",
@@ -118,7 +140,8 @@ class FeatureConfig:
             "pcnt",
             "pcnth",
             "pcnt_rel",
-            "pcnth_rel",
+            "pcnt_rel_long",
+            "pcnt_local_rel",
             "high_frac",
             "log_bcnt",
             "log_brate",
@@ -201,37 +224,51 @@ def compute_features(segments: xr.Dataset, config: FeatureConfig | None = None) 
     valid = (n_ph > 0) & np.isfinite(arr("h_cor_mean"))
     h = np.where(valid, arr("h_cor_mean"), np.nan)
     hmed = np.where(valid, arr("h_cor_median"), np.nan)
+    if "segment" in segments.coords and np.issubdtype(segments["segment"].dtype, np.integer):
+        key = np.asarray(segments["segment"].values, dtype=np.int64)
+    else:
+        key = np.arange(h.size, dtype=np.int64)
 
-    ref = rolling_percentile(h, _window_bins(cfg.ref_window, window), cfg.ref_percentile,
-                             cfg.min_count)
-    ref_long = rolling_percentile(h, _window_bins(cfg.long_ref_window, window),
-                                  cfg.ref_percentile, cfg.min_count)
+    def ref(x: np.ndarray, length: float, q: float) -> np.ndarray:
+        hw = _window_bins(length, window)
+        return rolling_percentile_strided(x, key, hw, q, cfg.min_count,
+                                          max(1, hw // REF_STRIDE_DIVISOR))
+
+    ref_s = ref(h, cfg.ref_window, cfg.ref_percentile)
+    ref_m = ref(h, cfg.mid_ref_window, cfg.ref_percentile)
+    ref_l = ref(h, cfg.long_ref_window, cfg.ref_percentile)
     rough_h = _window_bins(cfg.rough_window, window)
-    long_h = _window_bins(cfg.long_ref_window, window)
     pcnt = np.nan_to_num(arr("pcnt"), nan=0.0)
     pcnth = np.nan_to_num(arr("pcnth"), nan=0.0)
-    # brightness relative to the beam's own bright-surface level (strong/weak, atmosphere)
-    pcnt_ref = rolling_percentile(pcnt, long_h, 90.0, cfg.min_count)
-    pcnth_ref = rolling_percentile(pcnth, long_h, 90.0, cfg.min_count)
+    # brightness relative to the beam's own bright-surface level (strong/weak, atmosphere):
+    # locally (90th percentile over mid_ref_window) and over the long window (75th
+    # percentile of the non-empty bins: thick snow-covered ice, even beside wide leads)
+    pcnt_ref = ref(pcnt, cfg.mid_ref_window, 90.0)
+    pcnt_ref_l = ref(np.where(valid, pcnt, np.nan), cfg.long_ref_window, 75.0)
+    pcnt_local = rolling_mean(pcnt, rough_h, 1)  # empty bins count as 0 photons
     with np.errstate(invalid="ignore", divide="ignore"):
         cols = {
-            "h_rel": h - ref,
-            "h_rel_long": h - ref_long,
-            "h_med_rel": hmed - ref,
+            "h_rel": h - ref_s,
+            "h_rel_mid": h - ref_m,
+            "h_rel_long": h - ref_l,
+            "h_med_rel": hmed - ref_s,
             "h_std": np.where(valid, arr("h_std"), np.nan),
             "h_range": np.where(valid, arr("h_max") - arr("h_min"), np.nan),
             "h_rough": rolling_std(h, rough_h, cfg.min_count),
             "pcnt": pcnt,
             "pcnth": pcnth,
             "pcnt_rel": pcnt / np.where(pcnt_ref > 0, pcnt_ref, np.nan),
-            "pcnth_rel": pcnth / np.where(pcnth_ref > 0, pcnth_ref, np.nan),
+            "pcnt_rel_long": pcnt / np.where(pcnt_ref_l > 0, pcnt_ref_l, np.nan),
+            "pcnt_local_rel": pcnt_local / np.where(pcnt_ref_l > 0, pcnt_ref_l, np.nan),
             "high_frac": np.where(valid, np.nan_to_num(arr("n_high")) / np.maximum(n_ph, 1),
                                   np.nan),
             "log_bcnt": np.log1p(np.clip(arr("bcnt"), 0, None)),
             "log_brate": np.log1p(np.clip(arr("brate"), 0, None)),
             "coverage": rolling_valid_fraction(h, rough_h),
         }
-    data = np.stack([cols[k] for k in cfg.feature_names], axis=1).astype(np.float32)
+    data = np.empty((h.size, len(cfg.feature_names)), np.float32)
+    for j, k in enumerate(cfg.feature_names):
+        data[:, j] = cols[k]
     seg_coord = segments["segment"].values if "segment" in segments.coords else np.arange(h.size)
     return xr.Dataset(
         {

@@ -61,6 +61,12 @@ def test_numba_matches_numpy_twins(seed, n, p_lead, p_nan, max_gap):
     for a, b in zip(ga, gb, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-14, equal_nan=True)
 
+    radius = (0.0, 4.0, 25.0)[seed % 3]
+    ma = k.smooth_ice_height(x, h, err_a, nph, surface, radius)
+    mb = k.smooth_ice_height_numpy(x, h, err_a, nph, surface, radius)
+    for a, b in zip(ma, mb, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, equal_nan=True)
+
 
 def test_lead_mask_needs_open_water_and_min_photons():
     h = np.array([0.0, 0.0, 0.0, np.nan, 0.0])
@@ -137,3 +143,25 @@ def test_freeboard_kernel_on_ice_only(surface):
     fb, fu = k.freeboard_kernel(h, err, surf, np.full(3, 0.1), np.full(3, 0.04))
     np.testing.assert_allclose(fb, [0.4, np.nan, np.nan], equal_nan=True)
     np.testing.assert_allclose(fu, [0.05, np.nan, np.nan], equal_nan=True)
+
+
+def test_smooth_ice_height_weights_same_type_neighbours_by_photons():
+    x = np.arange(7) * 2.0 + 1.0
+    h = np.array([0.3, 0.1, 0.2, 0.4, 9.0, 0.5, np.nan])
+    err = np.array([0.02, 0.04, 0.02, 0.03, 0.01, 0.02, np.nan])
+    nph = np.array([4.0, 2.0, 4.0, 6.0, 9.0, 3.0, 0.0])
+    surf = np.array([0, 0, 0, 0, 2, 1, 0])
+    hs, es = k.smooth_ice_height(x, h, err, nph, surf, 4.0)
+    # segment 2: neighbours 1 and 3 at 2 m (weight n/2), itself weight n; 0 and 4 out of reach
+    w = np.array([2.0 * 0.5, 4.0, 6.0 * 0.5])
+    np.testing.assert_allclose(hs[2], (w * h[1:4]).sum() / w.sum())
+    np.testing.assert_allclose(es[2], np.sqrt(((w * err[1:4]) ** 2).sum()) / w.sum())
+    # segment 3: the water segment 4 (and the thin ice 5) do not enter
+    w3 = np.array([4.0 * 0.5, 6.0])
+    np.testing.assert_allclose(hs[3], (w3 * h[2:4]).sum() / w3.sum())
+    # water, a lone thin-ice segment and empty segments are unchanged
+    assert hs[4] == 9.0 and hs[5] == 0.5 and es[5] == 0.02 and np.isnan(hs[6])
+    # radius 0: identity
+    h0, e0 = k.smooth_ice_height(x, h, err, nph, surf, 0.0)
+    np.testing.assert_array_equal(h0, h)
+    np.testing.assert_array_equal(e0, err)
