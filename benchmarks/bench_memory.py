@@ -66,3 +66,44 @@ class PeakMemorySuite:
 
     def peakmem_process_beam(self, factor):
         process_beam(self.path)
+
+
+#: Length of the "full granule" of :class:`FullGranuleSuite` (km). 3200 km is a full 461 s
+#: ATL03 granule (about 25 M photons over six beams in the synthetic world); the default is
+#: short so that the suite's quick pass stays cheap. ``ICEFB_BENCH_FULL_KM=3200`` for issue #4.
+FULL_KM = float(os.environ.get("ICEFB_BENCH_FULL_KM", 20))
+
+
+def full_granule(km: float = FULL_KM, root: str | None = None) -> str:
+    """A six-beam synthetic granule of ``km`` km (cached in a temp folder; ~5 min at 3200 km)."""
+    root = root or os.path.join(tempfile.gettempdir(), "icefb-bench-memory")
+    os.makedirs(root, exist_ok=True)
+    path = os.path.join(root, f"ATL03_full_{km:g}km.h5")
+    if not os.path.exists(path):
+        make_granule(path, seed=11, length_km=km)
+    return path
+
+
+def resample_granule(path: str) -> int:
+    """Read all six beams lazily and resample them in this process; returns the segment count."""
+    import dask
+
+    from icefb.io import open_atl03
+    from icefb.segments import resample
+
+    with dask.config.set(scheduler="synchronous"):
+        tree = resample(open_atl03(path))
+    return sum(int(n.ds.sizes.get("segment", 0)) for n in tree.subtree if "segment" in n.ds.dims)
+
+
+class FullGranuleSuite:
+    """Peak RSS to resample every beam of one granule (issue #4 target: < 3 GB at 3200 km)."""
+
+    timeout = 1800
+
+    def setup(self):
+        self.path = full_granule()
+        resample_beam(granule(1))  # warm numba and the imports outside the measurement
+
+    def peakmem_resample_granule(self):
+        resample_granule(self.path)

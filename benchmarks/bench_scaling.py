@@ -5,7 +5,8 @@ Two jobs (auto-labeling, freeboard), each in the paper's two phases:
 * ``time_load``: data loading, every unit's photons read from HDF5 into worker memory
   (:func:`icefb.backends.jobs.load_job`);
 * ``time_mapreduce``: 2 m resampling + labeling (or SSH + freeboard) of photons already loaded
-  (:func:`icefb.backends.jobs.autolabel_job` / ``freeboard_job`` on ``LoadedUnit`` objects).
+  into the workers' memory (:func:`icefb.backends.jobs.persist_units`: dask futures, a cached
+  Spark RDD), as in the paper; the segments come back to the driver.
 
 The cluster / Spark session is started in ``setup`` (not timed) and warmed with one full run;
 ``teardown`` closes it. Speed-up = time with 1 worker / time with 2 workers.
@@ -27,7 +28,7 @@ from icefb.backends.jobs import (
     autolabel_job,
     freeboard_job,
     load_job,
-    load_units,
+    persist_units,
     plan_units,
 )
 from icefb.labeling import LabelConfig
@@ -81,11 +82,14 @@ class _Scaling:
         self.units = self._units(granule, scene)
         self.be = get_backend(backend, n_workers=n_workers, progress=False)
         # warm every worker (imports, numba cache, Spark python workers) with one full run
-        self.loaded = load_units(self.units, self.be, CONFIG, stage=self.stage)
+        self.loaded = persist_units(self.units, self.be, CONFIG, stage=self.stage)
         self._mapreduce(self.loaded)
-        self.n_photons = sum(int(lu.photons.sizes["photon"]) for lu in self.loaded)
+        self.n_photons = sum(load_job(self.units, self.be, CONFIG, stage=self.stage))
 
     def teardown(self, backend, n_workers):
+        loaded = getattr(self, "loaded", None)
+        if loaded is not None:
+            loaded.release()
         be = getattr(self, "be", None)
         if be is not None:
             be.close()

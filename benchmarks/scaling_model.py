@@ -90,8 +90,9 @@ def unit_costs(stage: str) -> dict:
         t2 = time.perf_counter()
         load.append(t1 - t)
         mr.append(t2 - t1)
+        # the driver's share of map-reduce: the unit's segments come back (the photons stay
+        # on the workers, persist_units)
         t3 = time.perf_counter()
-        pickle.loads(pickle.dumps(lu, protocol=5))
         pickle.loads(pickle.dumps(out, protocol=5))
         driver.append(time.perf_counter() - t3)
         photons.append(int(lu.photons.sizes["photon"]))
@@ -184,9 +185,9 @@ def model_month(res: dict) -> dict:
 def serial_fraction(res: dict) -> dict:
     """Serial fraction of each job phase: driver work / (driver work + unit work), one core.
 
-    The driver's serial work is measured directly: in the map-reduce phase it pickles each
-    loaded unit's photons out and unpickles its segments back (``units[...]["driver"]``); in
-    the loading phase it only receives photon counts (0). Scheduler overhead is modelled apart
+    The driver's serial work is measured directly: in the map-reduce phase it unpickles each
+    unit's segments (the photons stay on the workers: ``persist_units``;
+    ``units[...]["driver"]``); in the loading phase it only receives photon counts (0). Scheduler overhead is modelled apart
     (``overhead``). The Amdahl fraction implied by the measured 2-worker speed-up,
     ``2 T2 / T1 - 1``, is reported beside it (``<engine>_amdahl_2w``): on this shared 2-core
     machine it mostly measures the other jobs' load.

@@ -14,6 +14,6 @@ Examples
 
 from __future__ import annotations
 
-from icefb.backends._base import Backend, SerialBackend, WorkUnit, get_backend
+from icefb.backends._base import Backend, Resident, SerialBackend, WorkUnit, get_backend
 
-__all__ = ["Backend", "SerialBackend", "WorkUnit", "get_backend"]
+__all__ = ["Backend", "Resident", "SerialBackend", "WorkUnit", "get_backend"]

@@ -43,17 +43,91 @@ class WorkUnit:
         return name
 
 
+class Resident:
+    """Per-unit results held in the engine's memory, not the driver's.
+
+    Made by :meth:`Backend.persist`; pass it to :meth:`Backend.map` of the same backend to run
+    the next phase where the data already are (dask futures on their workers, a cached Spark
+    RDD on its executors), as the paper's map-reduce phase runs on data loaded beforehand.
+    Release it when done (or use it as a context manager).
+
+    Parameters
+    ----------
+    backend : Backend
+        The backend holding the data.
+    handle : object
+        Engine-specific: a list (serial), a list of ``distributed.Future`` (dask), a cached
+        ``pyspark.RDD`` of ``(index, result)`` pairs (Spark).
+    n : int
+        Number of units.
+    """
+
+    def __init__(self, backend: Backend, handle: Any, n: int) -> None:
+        self.backend = backend
+        self.handle = handle
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def collect(self) -> list[Any]:
+        """Ship every unit's result to the driver, in unit order."""
+        return self.backend._collect(self)
+
+    def release(self) -> None:
+        """Free the engine's memory held for these results (idempotent)."""
+        if self.handle is not None:
+            self.backend._release(self)
+            self.handle = None
+
+    def __enter__(self) -> Resident:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 class Backend:
     """Base class: ``map(func, units, *args)`` returns ``[func(u, *args) for u in units]``.
 
     Subclasses run the calls elsewhere (dask workers, Spark executors). Use as a context
-    manager so clusters and sessions are shut down.
+    manager so clusters and sessions are shut down. ``persist`` keeps per-unit results in the
+    engine's memory (a :class:`Resident`) and ``map`` over a ``Resident`` runs where they are.
     """
 
     name: str = "base"
 
-    def map(self, func: Callable[..., Any], units: Sequence[Any], *args: Any) -> list[Any]:
+    def map(self, func: Callable[..., Any], units: Sequence[Any] | Resident,
+            *args: Any) -> list[Any]:
+        """``[func(u, *args) for u in units]``, in unit order, run by the engine.
+
+        ``units`` may be a :class:`Resident` of this backend: ``func`` then gets each held
+        result, on the worker that holds it, and nothing is shipped from the driver.
+        """
         raise NotImplementedError
+
+    def persist(self, func: Callable[..., Any], units: Sequence[Any], *args: Any) -> Resident:
+        """Run ``func(u, *args)`` for every unit and keep the results in the engine's memory.
+
+        Returns once every unit is done (a unit's error is raised here). Only the results'
+        handles come back to the driver.
+        """
+        raise NotImplementedError
+
+    def _collect(self, resident: Resident) -> list[Any]:
+        raise NotImplementedError
+
+    def _release(self, resident: Resident) -> None:
+        raise NotImplementedError
+
+    def _check_resident(self, resident: Resident) -> None:
+        if resident.backend is not self:
+            raise ConfigError("these resident results belong to another backend",
+                              got=resident.backend.name, expected=f"results of this {self.name} "
+                              "backend (Backend.persist)")
+        if resident.handle is None:
+            raise ConfigError("these resident results were released",
+                              expected="a Resident that has not been released")
 
     @property
     def n_workers(self) -> int:
@@ -78,13 +152,27 @@ class SerialBackend(Backend):
     def __init__(self, progress: bool = False) -> None:
         self.progress = progress
 
-    def map(self, func: Callable[..., Any], units: Sequence[Any], *args: Any) -> list[Any]:
+    def map(self, func: Callable[..., Any], units: Sequence[Any] | Resident,
+            *args: Any) -> list[Any]:
         from tqdm.auto import tqdm
 
+        if isinstance(units, Resident):
+            self._check_resident(units)
+            units = units.handle
         it: Iterable[Any] = units
         if self.progress:
             it = tqdm(units, desc=getattr(func, "__name__", "units"), unit="unit")
         return [func(u, *args) for u in it]
+
+    def persist(self, func: Callable[..., Any], units: Sequence[Any], *args: Any) -> Resident:
+        return Resident(self, self.map(func, units, *args), len(units))
+
+    def _collect(self, resident: Resident) -> list[Any]:
+        self._check_resident(resident)
+        return list(resident.handle)
+
+    def _release(self, resident: Resident) -> None:
+        pass
 
 
 def get_backend(name: BackendName = "dask", **kwargs: Any) -> Backend:

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from icefb.backends._base import Backend
+from icefb.backends._base import Backend, Resident
 
 log = logging.getLogger(__name__)
 
@@ -99,31 +99,69 @@ class DaskBackend(Backend):
         info = self.client.scheduler_info()
         return sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()) or 1
 
-    def map(self, func: Callable[..., Any], units: Sequence[Any], *args: Any) -> list[Any]:
+    def map(self, func: Callable[..., Any], units: Sequence[Any] | Resident,
+            *args: Any) -> list[Any]:
         """Run ``func(unit, *args)`` for every unit on the cluster; results in unit order.
 
         Each call gets fresh task keys, so a repeated map recomputes (a cluster never hands
         back results of an earlier run). A unit's exception (an :mod:`icefb.errors` class,
-        naming its file and beam) is re-raised here.
+        naming its file and beam) is re-raised here. Over a :class:`~icefb.backends.Resident`
+        each task takes the future of its unit and runs on the worker holding it.
         """
+        if isinstance(units, Resident):
+            self._check_resident(units)
+            futures = self._submit(func, units.handle, args, [f.key for f in units.handle])
+        else:
+            if not units:
+                return []
+            futures = self._submit(func, units, args, [getattr(u, "key", None) for u in units])
+        try:
+            return self._wait(futures, func, gather=True)
+        finally:
+            del futures
+
+    def persist(self, func: Callable[..., Any], units: Sequence[Any], *args: Any) -> Resident:
+        """Run every unit and keep the results on the workers (futures); see ``Backend``."""
+        futures = self._submit(func, units, args, [getattr(u, "key", None) for u in units])
+        self._wait(futures, func, gather=False)
+        return Resident(self, futures, len(futures))
+
+    def _collect(self, resident: Resident) -> list[Any]:
+        self._check_resident(resident)
+        return self.client.gather(resident.handle)
+
+    def _release(self, resident: Resident) -> None:
+        for f in resident.handle:
+            f.release()
+
+    def _submit(self, func: Callable[..., Any], items: Sequence[Any], args: tuple,
+                names: Sequence[Any]) -> list[Any]:
         import uuid
 
-        from tqdm.auto import tqdm
-
-        if not units:
-            return []
         token = uuid.uuid4().hex[:12]
         name = getattr(func, "__name__", "task")
-        keys = [f"{name}-{getattr(u, 'key', i)}-{i}-{token}" for i, u in enumerate(units)]
-        bar = tqdm(total=len(units), desc=name, unit="unit", disable=not self.progress)
-        futures = [
-            self.client.submit(func, u, *args, key=k, pure=False)
-            for k, u in zip(keys, units, strict=True)
+        return [
+            self.client.submit(func, u, *args, key=f"{name}-{k}-{i}-{token}", pure=False)
+            for i, (k, u) in enumerate(zip(names, items, strict=True))
         ]
+
+    def _wait(self, futures: list[Any], func: Callable[..., Any], *, gather: bool) -> Any:
+        from distributed import wait
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(futures), desc=getattr(func, "__name__", "task"), unit="unit",
+                   disable=not self.progress)
         for fut in futures:
             fut.add_done_callback(lambda _f: bar.update(1))
         try:
-            return self.client.gather(futures)
+            if gather:
+                return self.client.gather(futures)
+            with self.client.as_current():  # wait() looks up the default client
+                wait(futures)
+            for fut in futures:  # re-raise a unit's error here, as map does
+                if fut.status == "error":
+                    fut.result()
+            return None
         finally:
             bar.close()
 

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import xarray as xr
 
-from icefb.backends._base import WorkUnit
+from icefb.backends._base import Resident, WorkUnit
 from icefb.errors import ConfigError, InvalidGranuleError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -61,6 +61,7 @@ __all__ = [
     "load_job",
     "load_unit",
     "load_units",
+    "persist_units",
     "plan_units",
 ]
 
@@ -358,6 +359,35 @@ def load_units(units: Sequence[WorkUnit], backend: Backend, config: JobConfig | 
     return backend.map(_Task(_load), list(units), config or JobConfig(), stage)
 
 
+def persist_units(units: Sequence[WorkUnit], backend: Backend, config: JobConfig | None = None,
+                  *, stage: Stage = "autolabel") -> Resident:
+    """Data-loading phase into the engine's memory: each worker reads and keeps its units.
+
+    The paper's loading phase (Spark: read, ``cache()``, ``count()``): the photons stay on the
+    workers (dask futures, a cached Spark RDD) and :func:`autolabel_job` / :func:`freeboard_job`
+    given the returned :class:`~icefb.backends.Resident` run the map-reduce phase where the
+    photons are, without shipping them through the driver.
+
+    Parameters
+    ----------
+    units, backend, config, stage
+        As :func:`load_job`.
+
+    Returns
+    -------
+    icefb.backends.Resident
+        One :class:`LoadedUnit` per unit, held by the engine; ``release()`` it when done.
+
+    Examples
+    --------
+    >>> from icefb.backends import get_backend
+    >>> with get_backend("dask", n_workers=2) as be:  # doctest: +SKIP
+    ...     with persist_units(units, be, stage="freeboard") as held:
+    ...         out = freeboard_job(held, be)
+    """
+    return backend.persist(_Task(_load), list(units), config or JobConfig(), stage)
+
+
 # ---------------------------------------------------------------------------------------------
 # phase 2: map-reduce
 
@@ -467,15 +497,20 @@ def freeboard_unit(unit: WorkUnit | LoadedUnit, config: JobConfig | None = None)
     return sea_surface_block(seg, core, cfg.ssh, with_freeboard=True, beam=lu.unit.beam)
 
 
-def autolabel_job(units: Sequence[WorkUnit | LoadedUnit], backend: Backend,
+def _as_units(units: Sequence[WorkUnit | LoadedUnit] | Resident) -> list[Any] | Resident:
+    return units if isinstance(units, Resident) else list(units)
+
+
+def autolabel_job(units: Sequence[WorkUnit | LoadedUnit] | Resident, backend: Backend,
                   config: JobConfig | None = None) -> list[xr.Dataset]:
     """Auto-label (granule, beam, scene) units on a backend.
 
     Parameters
     ----------
-    units : sequence of WorkUnit or LoadedUnit
+    units : sequence of WorkUnit or LoadedUnit, or Resident
         Plain units run loading + map-reduce in one task each; loaded units (from
-        :func:`load_units`) run the map-reduce phase alone.
+        :func:`load_units`, shipped from the driver) or a ``Resident`` (from
+        :func:`persist_units`, held on the workers) run the map-reduce phase alone.
     backend : Backend
         ``get_backend("dask" | "spark" | "serial", ...)``.
     config : JobConfig, optional
@@ -485,17 +520,17 @@ def autolabel_job(units: Sequence[WorkUnit | LoadedUnit], backend: Backend,
     list of xarray.Dataset
         Labeled segments per unit, in unit order (identical on every backend).
     """
-    return backend.map(_Task(autolabel_unit), list(units), config or JobConfig())
+    return backend.map(_Task(autolabel_unit), _as_units(units), config or JobConfig())
 
 
-def freeboard_job(units: Sequence[WorkUnit | LoadedUnit], backend: Backend,
+def freeboard_job(units: Sequence[WorkUnit | LoadedUnit] | Resident, backend: Backend,
                   config: JobConfig | None = None) -> list[xr.Dataset]:
     """SSH and freeboard of (granule, beam, block) units on a backend.
 
     Parameters
     ----------
-    units : sequence of WorkUnit or LoadedUnit
-        As :func:`autolabel_job` (loaded units from ``load_units(..., stage="freeboard")``).
+    units : sequence of WorkUnit or LoadedUnit, or Resident
+        As :func:`autolabel_job` (loaded with ``stage="freeboard"``).
     backend : Backend
     config : JobConfig, optional
 
@@ -504,7 +539,7 @@ def freeboard_job(units: Sequence[WorkUnit | LoadedUnit], backend: Backend,
     list of xarray.Dataset
         Each unit's core segments, in unit order; :func:`combine_blocks` joins them per beam.
     """
-    return backend.map(_Task(freeboard_unit), list(units), config or JobConfig())
+    return backend.map(_Task(freeboard_unit), _as_units(units), config or JobConfig())
 
 
 def combine_blocks(units: Sequence[WorkUnit | LoadedUnit],

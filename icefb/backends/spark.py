@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from icefb.backends._base import Backend
+from icefb.backends._base import Backend, Resident
 
 log = logging.getLogger(__name__)
 
@@ -72,16 +72,44 @@ class SparkBackend(Backend):
     def n_workers(self) -> int:
         return int(self.session.sparkContext.defaultParallelism)
 
-    def map(self, func: Callable[..., Any], units: Sequence[Any], *args: Any) -> list[Any]:
-        """Run ``func(unit, *args)`` for every unit as a Spark task; results in unit order."""
-        if not units:
-            return []
-        sc = self.session.sparkContext
-        indexed = list(enumerate(units))
-        rdd = sc.parallelize(indexed, numSlices=len(indexed))
+    def map(self, func: Callable[..., Any], units: Sequence[Any] | Resident,
+            *args: Any) -> list[Any]:
+        """Run ``func(unit, *args)`` for every unit as a Spark task; results in unit order.
+
+        Over a :class:`~icefb.backends.Resident` the tasks read the cached partitions.
+        """
+        if isinstance(units, Resident):
+            self._check_resident(units)
+            rdd = units.handle
+        else:
+            if not units:
+                return []
+            rdd = self._parallelize(units)
         out = rdd.map(lambda iu: (iu[0], func(iu[1], *args))).collect()
         out.sort(key=lambda t: t[0])
         return [r for _, r in out]
+
+    def persist(self, func: Callable[..., Any], units: Sequence[Any], *args: Any) -> Resident:
+        """Run every unit into a cached RDD (``MEMORY_ONLY``), forced with ``count()``."""
+        from pyspark import StorageLevel
+
+        rdd = self._parallelize(units).map(lambda iu: (iu[0], func(iu[1], *args)))
+        rdd = rdd.persist(StorageLevel.MEMORY_ONLY)
+        rdd.count()
+        return Resident(self, rdd, len(units))
+
+    def _collect(self, resident: Resident) -> list[Any]:
+        self._check_resident(resident)
+        out = resident.handle.collect()
+        out.sort(key=lambda t: t[0])
+        return [r for _, r in out]
+
+    def _release(self, resident: Resident) -> None:
+        resident.handle.unpersist()
+
+    def _parallelize(self, units: Sequence[Any]) -> Any:
+        indexed = list(enumerate(units))
+        return self.session.sparkContext.parallelize(indexed, numSlices=max(len(indexed), 1))
 
     def close(self) -> None:
         self.session.stop()

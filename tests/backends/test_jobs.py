@@ -17,10 +17,11 @@ from icefb.backends.jobs import (
     load_job,
     load_unit,
     load_units,
+    persist_units,
     plan_units,
 )
 from icefb.constants import SurfaceType
-from icefb.errors import ConfigError
+from icefb.errors import ConfigError, MissingBeamError
 from icefb.labeling import LabelConfig
 from icefb.seasurface import SSHConfig
 
@@ -140,6 +141,39 @@ def test_jobs_identical_on_serial_dask_spark(world, serial, dask_backend, spark_
     assert all(isinstance(lu, LoadedUnit) for lu in loaded)
     for a, b in zip(freeboard_job(loaded, spark_backend, cfg), ref_fb[:2], strict=True):
         xr.testing.assert_identical(a, b)
+
+
+def test_map_reduce_on_resident_data(world, serial, dask_backend, spark_backend):
+    """persist_units keeps the photons on the workers; jobs over them equal the fused jobs."""
+    g, scene, _ = world
+    cfg = JobConfig(label=LABEL, ssh=SSH, surface="truth")
+    fb_units = plan_units(g, ["gt2r"], block_length_m=2000.0, config=cfg)[:3]
+    lab_units = plan_units(g, ["gt1l"], scenes=scene)
+    ref_fb = freeboard_job(fb_units, serial, cfg)
+    ref_lab = autolabel_job(lab_units, serial, cfg)
+    for be in (serial, dask_backend, spark_backend):
+        with persist_units(fb_units, be, cfg, stage="freeboard") as held:
+            assert len(held) == len(fb_units)
+            # twice: the held data are reused, not consumed
+            for _ in range(2):
+                for a, b in zip(freeboard_job(held, be, cfg), ref_fb, strict=True):
+                    xr.testing.assert_identical(a, b)
+            loaded = held.collect()
+            assert [lu.unit for lu in loaded] == fb_units
+            assert all(lu.photons.sizes["photon"] > 0 for lu in loaded)
+        with pytest.raises(ConfigError, match="released"):
+            freeboard_job(held, be, cfg)
+        with persist_units(lab_units, be, cfg) as held:
+            for a, b in zip(autolabel_job(held, be, cfg), ref_lab, strict=True):
+                xr.testing.assert_identical(a, b)
+    # a unit that fails while loading fails persist, naming its beam
+    for be in (serial, dask_backend):
+        with pytest.raises(MissingBeamError, match="gt9x"):
+            persist_units([WorkUnit(g, "gt9x")], be, cfg)
+    # a Resident only runs on the backend holding it
+    with persist_units(fb_units[:1], serial, cfg, stage="freeboard") as held:
+        with pytest.raises(ConfigError, match="another backend"):
+            freeboard_job(held, dask_backend, cfg)
 
 
 def _label_accuracy(ds: xr.Dataset, granule: str) -> tuple[float, float]:
