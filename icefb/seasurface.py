@@ -78,8 +78,9 @@ class SSHConfig:
     lead_max_above_floor : float
         Label-free sanity check on leads (m): an open-water segment higher than this above the
         local height floor (the ``floor_percentile`` of the heights of all segments with
-        ``>= min_photons`` photons within ``floor_radius``) is not used as a lead. It keeps ice a classifier mistook for water
-        from lifting the sea surface. ``inf`` disables. Default 0.15 m.
+        ``>= min_photons`` photons within ``floor_radius``) is not used as a lead. It keeps
+        ice a classifier mistook for water from lifting the sea surface. ``inf`` disables.
+        Default 0.15 m.
     floor_radius : float
         Half-width (m) of the along-track neighbourhood of the height floor. Default 1 km.
     floor_percentile : float
@@ -91,7 +92,7 @@ class SSHConfig:
         height with its neighbours of the same surface type before the freeboard is taken
         (4 m gives weights ``[1, 2, 1] * n_photons`` on 2 m segments). The ~11 m footprint
         makes neighbouring 2 m segments sample nearly the same surface, so 4 m cuts the
-        thick-ice freeboard RMSE by ~0.6 cm at little cost in resolution (docs/seasurface.md,
+        thick-ice freeboard RMSE by 0.4-1.1 cm at little cost in resolution (docs/seasurface.md,
         "Numbers"). Default 0 (off): the freeboard is the segment's own height minus the SSH,
         as in DESIGN.md. Leads are never smoothed.
     surface_var : str or tuple of str
