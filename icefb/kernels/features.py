@@ -243,7 +243,7 @@ def rolling_percentile_strided_numpy(values, key, half_window, q, min_count, ste
     ev = np.flatnonzero((key % step == 0) | (np.arange(n) == 0) | (np.arange(n) == n - 1))
     exact = rolling_percentile_numpy(values, half_window, q, min_count)
     out[ev] = exact[ev]
-    for a, b in zip(ev[:-1], ev[1:]):
+    for a, b in zip(ev[:-1], ev[1:], strict=True):
         if b - a > 1 and np.isfinite(exact[a]) and np.isfinite(exact[b]):
             t = (np.arange(a + 1, b) - a) / (b - a)
             out[a + 1 : b] = exact[a] + (exact[b] - exact[a]) * t

@@ -52,6 +52,99 @@ def _as_model(model: Any):
     return model
 
 
+def _lstm_centre_weights(model, dev):
+    """Per-direction weights of a 1-layer bidirectional LSTM, gates reordered to i, f, o, g.
+
+    Returns ``(W, b, U_fwd, U_bwd)``: ``W`` (c, 8H) and ``b`` (8H,) map an input row to the
+    gate pre-activations of both directions; ``U_*`` (H, 4H) are the recurrent matrices.
+    """
+    import torch
+
+    lstm = model.lstm
+    hd = lstm.hidden_size
+    perm = torch.cat([torch.arange(0, 2 * hd), torch.arange(3 * hd, 4 * hd),
+                      torch.arange(2 * hd, 3 * hd)])
+    w, b, u = [], [], []
+    for sfx in ("", "_reverse"):
+        w.append(getattr(lstm, f"weight_ih_l0{sfx}")[perm])
+        b.append((getattr(lstm, f"bias_ih_l0{sfx}") + getattr(lstm, f"bias_hh_l0{sfx}"))[perm])
+        u.append(getattr(lstm, f"weight_hh_l0{sfx}")[perm].t().contiguous().to(dev))
+    return torch.cat(w).t().contiguous().to(dev), torch.cat(b).to(dev), u[0], u[1]
+
+
+#: Run the shipped LSTM's CPU inference in the numba kernel (``icefb.ml._lstm_kernel``);
+#: False: the torch implementation of the same centre-only recurrence (used on GPU).
+USE_NUMBA_LSTM = True
+
+
+def _numba_head(model):
+    """(w1, b1, w2, b2) float32 numpy of a Dropout-Linear-ReLU-Linear head, else None."""
+    from torch import nn
+
+    mods = [m for m in model.head if not isinstance(m, nn.Dropout)]
+    if (len(mods) != 3 or not isinstance(mods[0], nn.Linear) or not isinstance(mods[1], nn.ReLU)
+            or not isinstance(mods[2], nn.Linear) or mods[0].bias is None
+            or mods[2].bias is None):
+        return None
+    return tuple(np.ascontiguousarray(a.detach().cpu().numpy(), dtype=np.float32)
+                 for a in (mods[0].weight.t(), mods[0].bias, mods[2].weight.t(), mods[2].bias))
+
+
+def _fast_lstm_ok(model) -> bool:
+    lstm = getattr(model, "lstm", None)
+    return (getattr(model, "kind", "") == "lstm" and lstm is not None and lstm.num_layers == 1
+            and lstm.bidirectional and lstm.batch_first and lstm.bias
+            and getattr(lstm, "proj_size", 0) == 0)
+
+
+def _lstm_centre_proba(padded, n, h, model, weights, batch_size, out) -> None:
+    """Centre-step output of the bidirectional LSTM for every segment, without sequences.
+
+    The forward direction's output at the centre depends only on steps ``0..h`` of the
+    window and the backward one's only on steps ``h..2h``, so each direction runs ``h + 1``
+    steps (not ``2h + 1``); the input projection of a segment is shared by the ``2h + 1``
+    windows it appears in and computed once; the windows of a block are contiguous slices of
+    that projection (no sequence tensor is built). Equal to ``model(sequences)`` up to float
+    rounding.
+    """
+    import torch
+
+    w, b, u_f, u_b = weights
+    hd = u_f.shape[0]
+    head = _numba_head(model) if padded.device.type == "cpu" and USE_NUMBA_LSTM else None
+    if head is not None:
+        from icefb.ml._lstm_kernel import lstm_centre_head
+
+        uf, ub = u_f.numpy(), u_b.numpy()
+        for s in range(0, n, batch_size):
+            e = min(n, s + batch_size)
+            proj = torch.addmm(b, padded[s : e + 2 * h], w).numpy()
+            lstm_centre_head(proj, uf, ub, *head, h, out[s:e])
+        return
+    for s in range(0, n, batch_size):
+        e = min(n, s + batch_size)
+        m = e - s
+        proj = torch.addmm(b, padded[s : e + 2 * h], w)  # (m + 2h, 8H)
+        hs = []
+        for d, u in ((0, u_f), (1, u_b)):
+            hcur = c = None
+            for t in range(h + 1):
+                k = t if d == 0 else 2 * h - t
+                g = proj[k : k + m, 4 * hd * d : 4 * hd * (d + 1)]
+                if hcur is not None:
+                    g = torch.addmm(g, hcur, u)
+                ifo = torch.sigmoid(g[:, : 3 * hd])
+                gg = torch.tanh(g[:, 3 * hd :])
+                if c is None:
+                    c = ifo[:, :hd] * gg
+                else:
+                    c = torch.addcmul(ifo[:, hd : 2 * hd] * c, ifo[:, :hd], gg)
+                hcur = ifo[:, 2 * hd :] * torch.tanh(c)
+            hs.append(hcur)
+        logits = model.head(torch.cat(hs, dim=1))
+        out[s:e] = torch.softmax(logits, dim=-1).float().cpu().numpy()
+
+
 def predict_proba(segments: xr.Dataset, model: Any, *, batch_size: int = 65536,
                   device: str | None = None) -> np.ndarray:
     """Class probabilities (segment, class) float32 for one beam.
@@ -63,7 +156,7 @@ def predict_proba(segments: xr.Dataset, model: Any, *, batch_size: int = 65536,
     model : classifier, str or path-like
         A loaded model, a pretrained name (``"lstm-synthetic"``) or a model path.
     batch_size : int
-        Sequences per forward pass.
+        Segments per forward pass.
     device : str, optional
         Torch device; CUDA when available, else CPU.
 
@@ -71,6 +164,14 @@ def predict_proba(segments: xr.Dataset, model: Any, *, batch_size: int = 65536,
     -------
     numpy.ndarray
         float32 (n_segment, n_classes), rows sum to 1.
+
+    Notes
+    -----
+    A one-layer bidirectional LSTM runs each direction only up to the centre step and shares
+    each segment's input projection between the windows it is in (see
+    ``_lstm_centre_proba``); the per-segment MLP sees the centre rows only. Neither builds
+    the (segment, step, feature) sequence tensor. Other models take the generic path over
+    sequence views. All run under ``torch.inference_mode``.
     """
     import torch
 
@@ -83,15 +184,28 @@ def predict_proba(segments: xr.Dataset, model: Any, *, batch_size: int = 65536,
     n, c = z.shape
     h = fc.half_width
     dev = _device(device)
-    padded = torch.zeros((n + 2 * h, c), dtype=torch.float32)
-    padded[h : h + n] = torch.from_numpy(z)
-    padded = padded.to(dev)
     out = np.empty((n, len(CLASSES)), np.float32)
+    if n == 0:
+        return out
     was_training = model.training
     model.eval()
     model.to(dev)
     try:
         with torch.inference_mode():
+            if getattr(model, "kind", "") == "mlp" and not model.hparams.get("context", False):
+                zt = torch.from_numpy(z).to(dev)
+                for s in range(0, n, batch_size):
+                    e = min(n, s + batch_size)
+                    prob = torch.softmax(model.net(zt[s:e]), dim=-1)
+                    out[s:e] = prob.float().cpu().numpy()
+                return out
+            padded = torch.zeros((n + 2 * h, c), dtype=torch.float32)
+            padded[h : h + n] = torch.from_numpy(z)
+            padded = padded.to(dev)
+            if _fast_lstm_ok(model):
+                _lstm_centre_proba(padded, n, h, model, _lstm_centre_weights(model, dev),
+                                   batch_size, out)
+                return out
             for s in range(0, n, batch_size):
                 e = min(n, s + batch_size)
                 # (e-s, c, L) view of the padded rows -> (e-s, L, c)
@@ -155,7 +269,12 @@ def predict(segments: xr.Dataset, model: Any, *, batch_size: int = 65536,
         "flag_values": SURFACE_TYPE_FLAG_VALUES,
         "flag_meanings": SURFACE_TYPE_FLAG_MEANINGS,
     })})
-    out.attrs["classifier_sha256"] = getattr(model, "checksum", "") or ""
+    digest = getattr(model, "checksum", "")
+    if not digest and hasattr(model, "state_dict"):
+        from icefb.ml.io import weights_digest
+
+        digest = weights_digest(model)
+    out.attrs["classifier_sha256"] = digest
     out.attrs["classifier_kind"] = getattr(model, "kind", "")
     return out
 

@@ -32,6 +32,18 @@ PRETRAINED: tuple[str, ...] = ("lstm-synthetic",)
 FORMAT = "icefb-classifier/1"
 
 
+def weights_digest(model: Any) -> str:
+    """SHA-256 of the model's weights as :func:`save_model` writes them (no file needed).
+
+    Equal to the ``weights_sha256`` of the saved file, so an unsaved (just trained) model's
+    predictions carry the same provenance as the saved model's.
+    """
+    from safetensors.torch import save
+
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    return hashlib.sha256(save(state, metadata={"format": FORMAT})).hexdigest()
+
+
 def _sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

@@ -4,26 +4,46 @@
 (:func:`icefb.io.atl03.open_atl03`), resamples them to 2 m (:func:`icefb.segments.resample`)
 and attaches the true surface type of each bin as ``s2_label`` (the labels a perfect
 Sentinel-2 labeling would give). ``retrain_default_model`` retrains the shipped model from
-fixed seeds; the same seeds and icefb version give the same weights on the same platform::
+fixed seeds; the same seeds and icefb version give the same weights on the same platform.
+``evaluate_heldout`` measures a model against the truth of granules whose seeds were never
+used in training (the figures in docs/classification.md)::
 
-    python -m icefb.ml.pretrained icefb/data/lstm-synthetic
+    python -m icefb.ml.pretrained icefb/data/lstm-synthetic      # retrain the shipped model
+    python -m icefb.ml.pretrained --evaluate                     # held-out LSTM and MLP table
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
-__all__ = ["DEFAULT_SEEDS", "retrain_default_model", "synthetic_tracks"]
+__all__ = [
+    "DEFAULT_BEAMS",
+    "DEFAULT_SEEDS",
+    "HELDOUT_SEEDS",
+    "default_train_config",
+    "evaluate_heldout",
+    "retrain_default_model",
+    "synthetic_tracks",
+]
 
 #: Seeds of the granules the shipped model is trained on (tests hold out other seeds).
-DEFAULT_SEEDS: tuple[int, ...] = (101, 102, 103, 104, 105, 106)
+DEFAULT_SEEDS: tuple[int, ...] = tuple(range(101, 125))
+
+#: Beams of the training granules: all six (strong and weak).
+DEFAULT_BEAMS: tuple[str, ...] = ("gt1l", "gt1r", "gt2l", "gt2r", "gt3l", "gt3r")
+
+#: Held-out granules (never used in training) of the evaluation in docs/classification.md.
+HELDOUT_SEEDS: tuple[int, ...] = (901, 902)
 
 
 def synthetic_tracks(
@@ -79,14 +99,32 @@ def synthetic_tracks(
     return out
 
 
-def retrain_default_model(out: str | os.PathLike[str], *, seed: int = 0, epochs: int = 12,
-                          seeds: Sequence[int] = DEFAULT_SEEDS, length_km: float = 10.0):
+def default_train_config(model: str = "lstm", *, seed: int = 0, epochs: int = 6):
+    """The training configuration of the shipped model (``model="mlp"``: its baseline twin).
+
+    Both kinds share the features, sequence window, class weighting, data and split.
+    """
+    from icefb.ml.features import FeatureConfig
+    from icefb.ml.train import TrainConfig
+
+    return TrainConfig(
+        model=model, hidden=16 if model == "lstm" else 64, epochs=epochs, seed=seed,
+        batch_size=512, lr=4e-3, val_fraction=0.1, class_weighting="sqrt",
+        max_train_sequences=240_000, features=FeatureConfig(half_width=4),
+        progress_bar=False,
+    )
+
+
+def retrain_default_model(out: str | os.PathLike[str] | None, *, seed: int = 0, epochs: int = 6,
+                          seeds: Sequence[int] = DEFAULT_SEEDS, length_km: float = 10.0,
+                          beams: Sequence[str] = DEFAULT_BEAMS, model: str = "lstm",
+                          tracks: list[xr.Dataset] | None = None):
     """Retrain the shipped ``lstm-synthetic`` model reproducibly and save it to ``out``.
 
     Parameters
     ----------
-    out : path-like
-        Destination (``OUT.safetensors`` + ``OUT.json``).
+    out : path-like or None
+        Destination (``OUT.safetensors`` + ``OUT.json``); None: do not save.
     seed : int
         Training seed (split, initial weights, shuffling).
     epochs : int
@@ -95,25 +133,105 @@ def retrain_default_model(out: str | os.PathLike[str], *, seed: int = 0, epochs:
         Granule seeds of the training world.
     length_km : float
         Granule length (km).
+    beams : sequence of str
+        Beams of each training granule.
+    model : {"lstm", "mlp"}
+        ``"mlp"`` trains the per-segment baseline on the same data (for the comparison).
+    tracks : list of xarray.Dataset, optional
+        Precomputed :func:`synthetic_tracks` output (skips making the granules).
 
     Returns
     -------
     TrainResult
         The trained model and its validation metrics.
     """
-    from icefb.ml.features import FeatureConfig
     from icefb.ml.io import save_model
-    from icefb.ml.train import TrainConfig, train
+    from icefb.ml.train import train
 
-    tracks = synthetic_tracks(seeds, length_km=length_km)
-    cfg = TrainConfig(model="lstm", hidden=24, epochs=epochs, seed=seed, val_fraction=0.2,
-                      class_weighting="sqrt", features=FeatureConfig(half_width=4))
-    result = train(cfg, tracks)
-    save_model(result.model, out)
+    if tracks is None:
+        tracks = synthetic_tracks(seeds, length_km=length_km, beams=beams)
+    result = train(default_train_config(model, seed=seed, epochs=epochs), tracks)
+    if out is not None:
+        save_model(result.model, out)
     return result
 
 
+def evaluate_heldout(models, *, seeds: Sequence[int] = HELDOUT_SEEDS, length_km: float = 10.0,
+                     beams: Sequence[str] = ("gt1l", "gt1r", "gt2l"),
+                     tracks: list[xr.Dataset] | None = None) -> dict[str, dict]:
+    """Metrics of classifiers against the truth of held-out synthetic granules.
+
+    Every segment with signal photons and a true surface type counts (empty bins are reported
+    unlabeled by :func:`icefb.ml.inference.predict` and are left out).
+
+    Parameters
+    ----------
+    models : dict of name -> model (or name / path)
+        The classifiers to evaluate.
+    seeds : sequence of int
+        Granule seeds (never used in training).
+    length_km : float
+        Granule length (km).
+    beams : sequence of str
+        Beams of each granule.
+    tracks : list of xarray.Dataset, optional
+        Precomputed :func:`synthetic_tracks` output.
+
+    Returns
+    -------
+    dict
+        name -> :func:`icefb.ml.metrics.classification_metrics` dict (with ``confusion_matrix``).
+    """
+    from icefb.ml.inference import predict
+    from icefb.ml.metrics import classification_metrics, confusion_matrix
+
+    if tracks is None:
+        tracks = synthetic_tracks(seeds, length_km=length_km, beams=beams)
+    out = {}
+    for name, model in models.items():
+        cm = sum(confusion_matrix(t["truth_surface_type"].values,
+                                  predict(t, model)["surface_type"].values) for t in tracks)
+        out[name] = classification_metrics(cm)
+    return out
+
+
+def _row(name: str, m: dict) -> str:
+    r = " / ".join(f"{v:.3f}" for v in m["recall"])
+    return f"| {name} | {m['accuracy']:.3f} | {m['macro_f1']:.3f} | {r} |"
+
+
+def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - command line
+    """Command line: retrain the shipped model, or print the held-out evaluation table."""
+    ap = argparse.ArgumentParser(prog="python -m icefb.ml.pretrained", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out", nargs="?", default="icefb/data/lstm-synthetic")
+    ap.add_argument("--evaluate", action="store_true",
+                    help="evaluate the shipped LSTM and a freshly trained MLP twin on "
+                         "held-out granules instead of retraining")
+    ap.add_argument("--seeds", type=int, nargs="+", default=list(HELDOUT_SEEDS))
+    ap.add_argument("--beams", nargs="+", default=["gt1l", "gt1r", "gt2l"])
+    ap.add_argument("--model", default="lstm-synthetic", help="model to evaluate")
+    ap.add_argument("--no-mlp", action="store_true", help="do not train the MLP twin")
+    a = ap.parse_args(argv)
+    if not a.evaluate:
+        t0 = time.perf_counter()
+        r = retrain_default_model(a.out)
+        sys.stdout.write(f"trained in {time.perf_counter() - t0:.0f} s; "
+                         f"validation {json.dumps(r.metrics['val'])}\n")
+        return 0
+    from icefb.ml.io import load_model
+
+    models = {"LSTM": load_model(a.model)}
+    if not a.no_mlp:
+        models["MLP"] = retrain_default_model(None, model="mlp").model
+    res = evaluate_heldout(models, seeds=a.seeds, beams=a.beams)
+    sys.stdout.write(f"held-out seeds {a.seeds}, beams {a.beams}\n")
+    sys.stdout.write("| model | accuracy | macro-F1 | recall thick / thin / water |\n")
+    for name, m in res.items():
+        sys.stdout.write(_row(name, m) + "\n")
+        sys.stdout.write(f"  confusion (true x predicted): {m['confusion_matrix']}\n")
+    return 0
+
+
 if __name__ == "__main__":  # pragma: no cover - command line
-    dest = sys.argv[1] if len(sys.argv) > 1 else "icefb/data/lstm-synthetic"
-    r = retrain_default_model(dest)
-    sys.stdout.write(f"{r.metrics['val']}\n")
+    raise SystemExit(main())

@@ -38,7 +38,7 @@ def _timed(times: dict[str, float], stage: str):
 
 
 #: Segments classified per block (100 km of 2 m bins): bounds the classifier's memory.
-CLASSIFY_BLOCK_SEGMENTS = 50_000
+CLASSIFY_BLOCK_SEGMENTS = 200_000  # 400 km of 2 m segments; halo 2 x 5 km (the 10 km reference)
 
 
 def classify_blocked(

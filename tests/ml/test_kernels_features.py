@@ -37,3 +37,41 @@ def test_rolling_percentile_duplicates_and_all_nan():
     np.testing.assert_allclose(kf.rolling_percentile(x, 2, 0.0, 1),
                                kf.rolling_percentile_numpy(x, 2, 0.0, 1))
     assert np.isnan(kf.rolling_percentile(np.full(5, np.nan), 2, 10.0, 1)).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(arrays, st.integers(0, 8), st.floats(0, 100), st.integers(1, 4), st.integers(1, 5),
+       st.integers(0, 20))
+def test_rolling_percentile_strided_matches_numpy(x, h, q, min_count, step, k0):
+    key = np.arange(x.size, dtype=np.int64) + k0
+    got = kf.rolling_percentile_strided(x, key, h, q, min_count, step)
+    np.testing.assert_allclose(got, kf.rolling_percentile_strided_numpy(x, key, h, q, min_count,
+                                                                         step),
+                               rtol=1e-12, atol=1e-12, equal_nan=True)
+    if step == 1:  # every bin evaluated: the exact rolling percentile
+        np.testing.assert_allclose(got, kf.rolling_percentile(x, h, q, min_count),
+                                   rtol=1e-12, atol=1e-12, equal_nan=True)
+
+
+@settings(max_examples=40, deadline=None)
+@given(arrays, st.integers(0, 8), st.integers(1, 4))
+def test_rolling_mean_matches_numpy(x, h, min_count):
+    np.testing.assert_allclose(kf.rolling_mean(x, h, min_count),
+                               kf.rolling_mean_numpy(x, h, min_count),
+                               rtol=1e-9, atol=1e-9, equal_nan=True)
+
+
+def test_strided_percentile_slice_with_halo_equals_whole():
+    # evaluation bins are anchored on the global index: a slice with a halo of h + step bins
+    # reproduces the whole-array values in its interior (blockwise classification relies on it)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=3000)
+    x[rng.random(x.size) < 0.2] = np.nan
+    key = np.arange(x.size, dtype=np.int64) + 12345
+    h, step = 60, 7
+    whole = kf.rolling_percentile_strided(x, key, h, 5.0, 3, step)
+    for lo, hi in ((0, 700), (500, 1900), (1234, 3000)):
+        part = kf.rolling_percentile_strided(x[lo:hi], key[lo:hi], h, 5.0, 3, step)
+        a = lo + (h + step if lo > 0 else 0)
+        b = hi - (h + step if hi < x.size else 0)
+        np.testing.assert_array_equal(part[a - lo : b - lo], whole[a:b])

@@ -1,0 +1,119 @@
+"""numba CPU kernel of the shipped LSTM's inference (centre step of a bidirectional LSTM).
+
+``lstm_centre_head(proj, u_f, u_b, w1, b1, w2, b2, half_width, out)`` takes the gate
+pre-activations of every (padded) segment for both directions (``proj``, bias included, gates
+ordered i, f, o, g; computed once per segment by one matrix product), runs each direction's
+recurrence over the ``half_width + 1`` steps that reach the centre of each window, applies the
+head (Linear -> ReLU -> Linear) and writes the softmax probabilities. Segments are split over
+threads (``numba.prange``). ``tanh`` and the logistic function use a rational approximation
+(max. abs. error ~2e-7 in float32), so the probabilities equal torch's to float rounding.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = ["lstm_centre_head"]
+
+_BLOCK = 512
+
+
+@numba.njit(inline="always", fastmath=True)
+def _tanh(x):
+    # rational approximation of tanh on [-7.9, 7.9] (saturated beyond), float32 accuracy
+    v = min(max(x, np.float32(-7.90531110763549805)), np.float32(7.90531110763549805))
+    v2 = v * v
+    p = v2 * np.float32(-2.76076847742355e-16) + np.float32(2.00018790482477e-13)
+    p = v2 * p + np.float32(-8.60467152213735e-11)
+    p = v2 * p + np.float32(5.12229709037114e-08)
+    p = v2 * p + np.float32(1.48572235717979e-05)
+    p = v2 * p + np.float32(6.37261928875436e-04)
+    p = v2 * p + np.float32(4.89352455891786e-03)
+    p = v * p
+    q = v2 * np.float32(1.19825839466702e-06) + np.float32(1.18534705686654e-04)
+    q = v2 * q + np.float32(2.26843463243900e-03)
+    q = v2 * q + np.float32(4.89352518554385e-03)
+    return p / q
+
+
+@numba.njit(inline="always", fastmath=True)
+def _sigmoid(x):
+    return np.float32(0.5) * _tanh(np.float32(0.5) * x) + np.float32(0.5)
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
+def lstm_centre_head(proj, u_f, u_b, w1, b1, w2, b2, half_width, out):  # pragma: no cover
+    """Probabilities ``out`` (n, n_classes) float32 of the centre segments.
+
+    Parameters
+    ----------
+    proj : numpy.ndarray
+        float32 (n + 2h, 8H): gate pre-activations (input projection plus both biases) of
+        the padded rows, forward direction in columns ``0:4H``, backward in ``4H:8H``, each
+        ordered i, f, o, g.
+    u_f, u_b : numpy.ndarray
+        float32 (H, 4H) recurrent matrices (transposed, same gate order).
+    w1, b1, w2, b2 : numpy.ndarray
+        float32 head: (2H, K), (K,), (K, C), (C,).
+    half_width : int
+        Sequence half width ``h``.
+    out : numpy.ndarray
+        float32 (n, C), written in place.
+    """
+    n = out.shape[0]
+    hd = u_f.shape[0]
+    gn = 4 * hd
+    k1 = w1.shape[1]
+    nc = w2.shape[1]
+    h = half_width
+    nblk = (n + _BLOCK - 1) // _BLOCK
+    for blk in numba.prange(nblk):
+        hv = np.empty(2 * hd, np.float32)
+        cv = np.empty(hd, np.float32)
+        g = np.empty(gn, np.float32)
+        hid = np.empty(k1, np.float32)
+        lg = np.empty(nc, np.float32)
+        for i in range(blk * _BLOCK, min(n, (blk + 1) * _BLOCK)):
+            for d in range(2):
+                u = u_f if d == 0 else u_b
+                col = d * gn
+                for t in range(h + 1):
+                    k = i + t if d == 0 else i + 2 * h - t
+                    for j in range(gn):
+                        g[j] = proj[k, col + j]
+                    if t > 0:
+                        for a in range(hd):
+                            ha = hv[d * hd + a]
+                            for j in range(gn):
+                                g[j] += ha * u[a, j]
+                    for a in range(hd):
+                        ig = _sigmoid(g[a])
+                        og = _sigmoid(g[2 * hd + a])
+                        gg = _tanh(g[3 * hd + a])
+                        if t == 0:
+                            cv[a] = ig * gg
+                        else:
+                            cv[a] = _sigmoid(g[hd + a]) * cv[a] + ig * gg
+                        hv[d * hd + a] = og * _tanh(cv[a])
+            for j in range(k1):
+                hid[j] = b1[j]
+            for a in range(2 * hd):
+                ha = hv[a]
+                for j in range(k1):
+                    hid[j] += ha * w1[a, j]
+            for j in range(nc):
+                lg[j] = b2[j]
+            for a in range(k1):
+                ha = max(hid[a], np.float32(0.0))
+                for j in range(nc):
+                    lg[j] += ha * w2[a, j]
+            mx = lg[0]
+            for j in range(1, nc):
+                mx = max(mx, lg[j])
+            s = np.float32(0.0)
+            for j in range(nc):
+                lg[j] = np.exp(lg[j] - mx)
+                s += lg[j]
+            for j in range(nc):
+                out[i, j] = lg[j] / s
