@@ -205,24 +205,6 @@ def _check_photons(ds: xr.Dataset, cfg: BinningConfig) -> None:
             )
 
 
-def _blocks(ds: xr.Dataset) -> list[dict[str, Any]]:
-    """Photon arrays split in aligned blocks: numpy (one block) or dask delayed (one per chunk)."""
-    data = {v: ds[v].data for v in _PHOTON_VARS}
-    if not any(_is_dask(a) for a in data.values()):
-        return [data]
-    import dask.array as da
-
-    xd = data["x_atc"]
-    chunks = xd.chunks[0] if _is_dask(xd) else (xd.shape[0],)
-    out: list[dict[str, Any]] = [{} for _ in chunks]
-    for v, a in data.items():
-        a = da.asarray(a)
-        a = a.rechunk({0: chunks, 1: -1} if a.ndim == 2 else {0: chunks})
-        for i, blk in enumerate(a.to_delayed().ravel()):
-            out[i][v] = blk
-    return out
-
-
 def _is_dask(a: Any) -> bool:
     return type(a).__module__.startswith("dask")
 
@@ -316,15 +298,22 @@ def _place(live: list[dict[str, Any]], first: int, nb: int) -> list[np.ndarray]:
 
 
 def _assemble(
-    ds: xr.Dataset, results: list[dict[str, Any]], cfg: BinningConfig
-) -> xr.Dataset:
-    """Put block results on the beam grid, repair cut bins, derive shots, background, centres."""
+    ds: xr.Dataset, results: list[dict[str, Any]], cfg: BinningConfig, *, whole: bool = False
+) -> xr.Dataset | None:
+    """Put block results on the beam grid, repair cut bins, derive shots, background, centres.
+
+    ``ds`` is the beam, or only its ``bckgrd_*`` variables and attributes (when assembling on a
+    worker); then None is returned if the blocks overlap and the beam must be binned whole.
+    ``whole=True`` ignores ``results`` and bins the beam's photons in one block.
+    """
     args = (cfg.window, cfg.min_conf, cfg.high_conf, cfg.conf_column)
     live = [r for r in results if r["stats"][0].size]
     spans = [(r["b0"], r["b0"] + r["stats"][0].size - 1) for r in live]
     ordered = all(spans[i][1] <= spans[i + 1][0] for i in range(len(spans) - 1))
-    if not ordered:
+    if whole or not ordered:
         # blocks overlap in x_atc (input far from ordered): bin the whole beam in one block
+        if any(v not in ds for v in _PHOTON_VARS):
+            return None  # assembling on a worker, without the photons: the caller does it
         arrays = {v: np.asarray(ds[v].values) for v in _PHOTON_VARS}
         results = [_run_block(arrays, *args, with_edges=False)]
         live = [r for r in results if r["stats"][0].size]
@@ -470,26 +459,64 @@ def resample(
 
 def _resample_many(beams: list[xr.Dataset], cfg: BinningConfig) -> list[xr.Dataset]:
     """Bin several beams; all their dask blocks go to the scheduler in one compute."""
-    plans = []
     for ds in beams:
         _check_photons(ds, cfg)
-        plans.append(_blocks(ds))
     args = (cfg.window, cfg.min_conf, cfg.high_conf, cfg.conf_column)
-    lazy = any(_is_dask(v) for blocks in plans for b in blocks for v in b.values())
+    lazy = any(_is_dask(ds[v].data) for ds in beams for v in _PHOTON_VARS)
     if lazy:
         import dask
 
+        # one blockwise layer per beam: dask fuses the producers of each photon block (HDF5
+        # reads, lazy arithmetic) into the task that bins it, so a block's variables are made
+        # and consumed on one worker, never shipped between workers
+        # and each beam is assembled on a worker too: the client only receives the segments
         tasks = [
-            [
-                dask.delayed(_run_block, pure=True)(b, *args, with_edges=len(blocks) > 1)
-                for b in blocks
-            ]
-            for blocks in plans
+            dask.delayed(_assemble_blocks, pure=True)(
+                ds[list(_BCKGRD_VARS)], _blockwise(ds, args), cfg
+            )
+            for ds in beams
         ]
-        (results,) = dask.compute(tasks)
+        out = list(dask.compute(*tasks))
+        for i, ds in enumerate(beams):
+            if out[i] is None:  # blocks overlap: bin the whole beam here
+                out[i] = _assemble(ds, [], cfg, whole=True)
+        return out
     else:
-        results = [[_run_block(b, *args, with_edges=False) for b in blocks] for blocks in plans]
+        results = [
+            [_run_block({v: ds[v].data for v in _PHOTON_VARS}, *args, with_edges=False)]
+            for ds in beams
+        ]
     return [_assemble(ds, res, cfg) for ds, res in zip(beams, results, strict=True)]
+
+
+def _blockwise(ds: xr.Dataset, args: tuple) -> Any:
+    """A dask array of block results (dicts, one per photon chunk) of a dask-backed beam."""
+    import dask.array as da
+
+    data = [da.asarray(ds[v].data) for v in _PHOTON_VARS]
+    chunks = data[0].chunks[0]
+    pairs: list[Any] = []
+    for a in data:
+        a = a.rechunk({0: chunks, 1: -1} if a.ndim == 2 else {0: chunks})
+        pairs += [a, "ij" if a.ndim == 2 else "i"]
+    return da.blockwise(
+        _run_block_arrays, "i", *pairs, params=args, with_edges=len(chunks) > 1,
+        concatenate=True, adjust_chunks={"i": 1}, dtype=object, meta=np.empty((0,), object),
+    )  # fmt: skip
+
+
+def _assemble_blocks(
+    bckgrd: xr.Dataset, blocks: np.ndarray, cfg: BinningConfig
+) -> xr.Dataset | None:
+    """:func:`_assemble` of a beam's block results (an object array), given its background."""
+    return _assemble(bckgrd, list(blocks), cfg)
+
+
+def _run_block_arrays(*arrays: np.ndarray, params: tuple, with_edges: bool) -> np.ndarray:
+    """:func:`_run_block` on positional photon arrays; the result in a 1-element object array."""
+    out = np.empty(1, object)
+    out[0] = _run_block(dict(zip(_PHOTON_VARS, arrays, strict=True)), *params, with_edges=with_edges)
+    return out
 
 
 def _resample_tree(tree: xr.DataTree, cfg: BinningConfig) -> xr.DataTree:
