@@ -83,6 +83,11 @@ class DaskBackend(Backend):
             # distributed logs every start-up step at INFO: keep a user's terminal readable
             if not log.isEnabledFor(logging.DEBUG):
                 logging.getLogger("distributed").setLevel(logging.WARNING)
+            extra = {}
+            if processes:
+                # numba's parallel kernels (classifier inference) use as many threads as the
+                # worker has, not every core of the machine
+                extra["env"] = {"NUMBA_NUM_THREADS": str(threads_per_worker)}
             self._cluster = LocalCluster(
                 n_workers=n_workers or 2,
                 threads_per_worker=threads_per_worker,
@@ -90,6 +95,7 @@ class DaskBackend(Backend):
                 memory_limit=memory_limit,
                 dashboard_address=":0",
                 silence_logs=logging.ERROR,
+                **extra,
             )
             self.client = Client(self._cluster, set_as_default=False)
         log.info("dask backend: %s", self.client)

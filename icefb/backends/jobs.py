@@ -307,7 +307,13 @@ class _Task:
         self.__name__ = f"{func.__name__}-{uuid.uuid4().hex[:8]}"
 
     def __call__(self, *args: Any) -> Any:
-        return self.func(*args)
+        import dask
+
+        # a worker is one core: the unit's own dask arrays (scene rasters, photon chunks) are
+        # computed here, one after the other, not by a thread pool competing with the other
+        # workers (which also made a 1-worker run use every core and hid the scaling)
+        with dask.config.set(scheduler="synchronous"):
+            return self.func(*args)
 
 
 def _load(unit: WorkUnit, config: JobConfig, stage: Stage) -> LoadedUnit:
