@@ -187,10 +187,9 @@ def serial_fraction(res: dict) -> dict:
 
     The driver's serial work is measured directly: in the map-reduce phase it unpickles each
     unit's segments (the photons stay on the workers: ``persist_units``;
-    ``units[...]["driver"]``); in the loading phase it only receives photon counts (0). Scheduler overhead is modelled apart
-    (``overhead``). The Amdahl fraction implied by the measured 2-worker speed-up,
-    ``2 T2 / T1 - 1``, is reported beside it (``<engine>_amdahl_2w``): on this shared 2-core
-    machine it mostly measures the other jobs' load.
+    ``units[...]["driver"]``); in loading it only receives photon counts (0). Scheduler
+    overhead is modelled apart (``overhead``). The Amdahl fraction implied by the measured
+    2-worker speed-up, ``2 T2 / T1 - 1``, is reported beside it (``<engine>_amdahl_2w``).
     """
     out: dict = {}
     for stage in ("autolabel", "freeboard"):

@@ -515,7 +515,8 @@ def _assemble_blocks(
 def _run_block_arrays(*arrays: np.ndarray, params: tuple, with_edges: bool) -> np.ndarray:
     """:func:`_run_block` on positional photon arrays; the result in a 1-element object array."""
     out = np.empty(1, object)
-    out[0] = _run_block(dict(zip(_PHOTON_VARS, arrays, strict=True)), *params, with_edges=with_edges)
+    block = dict(zip(_PHOTON_VARS, arrays, strict=True))
+    out[0] = _run_block(block, *params, with_edges=with_edges)
     return out
 
 
