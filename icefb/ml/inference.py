@@ -29,7 +29,7 @@ from icefb.constants import (
 from icefb.errors import ConfigError
 from icefb.ml.features import compute_features
 
-__all__ = ["classify", "predict", "predict_proba"]
+__all__ = ["classify", "context_halo", "predict", "predict_proba"]
 
 
 def _device(device: str | None):
@@ -217,6 +217,96 @@ def predict_proba(segments: xr.Dataset, model: Any, *, batch_size: int = 65536,
     return out
 
 
+def context_halo(model: Any, window: float = 2.0) -> int:
+    """Segments on each side a block needs so that its core is classified as in the whole beam.
+
+    The features look at most ``max(reference windows) / 2`` along track and the sequence
+    ``half_width`` segments further; this returns the longest reference window (a safe bound)
+    in segments plus the sequence length.
+    """
+    fc = _as_model(model).feature_config
+    reach = max(fc.long_ref_window, fc.ref_window, fc.rough_window)
+    return int(np.ceil(reach / window)) + int(fc.sequence_length)
+
+
+def _is_lazy(segments: xr.Dataset) -> bool:
+    return any(type(v.data).__module__.startswith("dask") for v in segments.data_vars.values())
+
+
+class _ShippedModel:
+    """A classifier pickled once on the client, unpickled once per worker process.
+
+    dask would otherwise walk the module's attributes when it builds and ships the task graph
+    (an LSTM keeps weak references to its parameters, which cannot be serialized).
+    """
+
+    _loaded: dict[str, Any] = {}
+
+    def __init__(self, model: Any, digest: str) -> None:
+        import pickle
+
+        self.digest = digest
+        self.payload = pickle.dumps(model, protocol=5)
+
+    def get(self) -> Any:
+        import pickle
+
+        model = self._loaded.get(self.digest)
+        if model is None:
+            model = pickle.loads(self.payload)  # noqa: S301 - our own bytes, made in predict
+            type(self)._loaded = {self.digest: model}  # one model per process at a time
+        return model
+
+
+def _predict_block(block: xr.Dataset, shipped: _ShippedModel, core: tuple[int, int],
+                   batch_size: int, device: str | None) -> tuple[np.ndarray, np.ndarray]:
+    out = predict(block, shipped.get(), batch_size=batch_size, device=device)
+    a, b = core
+    return out["surface_type"].values[a:b], out["surface_prob"].values[a:b]
+
+
+def _predict_dask(segments: xr.Dataset, model: Any, *, batch_size: int,
+                  device: str | None) -> xr.Dataset:
+    """:func:`predict` of dask-backed segments, chunk by chunk with halos (lazy result)."""
+    import dask
+    import dask.array as da
+
+    from icefb.ml.io import weights_digest
+
+    n = int(segments.sizes.get("segment", 0))
+    segments = segments.unify_chunks()
+    chunks = segments.chunks.get("segment", (n,)) if n else ()
+    halo = context_halo(model, float(segments.attrs.get("window", 2.0)))
+    digest = getattr(model, "checksum", "") or weights_digest(model)
+    held = dask.delayed(_ShippedModel(model, digest), name=f"icefb-classifier-{digest[:16]}")
+    ncls = len(CLASSES)
+    types, probs = [], []
+    a = 0
+    for size in chunks:
+        b = a + size
+        lo, hi = max(0, a - halo), min(n, b + halo)
+        part = dask.delayed(_predict_block, nout=2, pure=True)(
+            segments.isel(segment=slice(lo, hi)), held, (a - lo, b - lo), batch_size, device
+        )
+        types.append(da.from_delayed(part[0], shape=(size,), dtype=np.int8))
+        probs.append(da.from_delayed(part[1], shape=(size, ncls), dtype=np.float32))
+        a = b
+    # the attributes (flag values, long names) of a tiny in-memory run of the same model
+    proto = predict(segments.isel(segment=slice(0, min(n, 8))).load(), model,
+                    batch_size=batch_size, device=device)
+    out = segments.copy()
+    st = da.concatenate(types) if types else da.zeros((0,), np.int8)
+    pr = da.concatenate(probs) if probs else da.zeros((0, ncls), np.float32)
+    out["surface_type"] = xr.DataArray(st, dims=("segment",),
+                                       attrs=proto["surface_type"].attrs)
+    out["surface_prob"] = xr.DataArray(pr, dims=("segment", "class"),
+                                       attrs=proto["surface_prob"].attrs)
+    out = out.assign_coords({"class": proto["class"]})
+    out.attrs["classifier_sha256"] = digest
+    out.attrs["classifier_kind"] = proto.attrs.get("classifier_kind", "")
+    return out
+
+
 def predict(segments: xr.Dataset, model: Any, *, batch_size: int = 65536,
             device: str | None = None) -> xr.Dataset:
     """Classify every segment of one beam.
@@ -244,8 +334,19 @@ def predict(segments: xr.Dataset, model: Any, *, batch_size: int = 65536,
     ------
     MissingVariableError
         A variable the features need is missing.
+
+    Notes
+    -----
+    Dask-backed ``segments`` (e.g. from ``xarray.open_zarr``) are classified chunk by chunk:
+    each chunk's task reads the chunk plus :func:`context_halo` segments on each side (what the
+    features and the sequence window reach), classifies that and keeps its core, so the lazy
+    result equals the in-memory one; ``surface_type`` and ``surface_prob`` come back lazy,
+    chunked like ``segments``, and run on the active dask scheduler (a ``distributed.Client``
+    included).
     """
     model = _as_model(model)
+    if _is_lazy(segments):
+        return _predict_dask(segments, model, batch_size=batch_size, device=device)
     prob = predict_proba(segments, model, batch_size=batch_size, device=device)
     codes = np.array([int(c) for c in CLASSES], np.int8)
     st = codes[prob.argmax(axis=1)] if prob.shape[0] else np.zeros(0, np.int8)

@@ -74,10 +74,9 @@ def classify_blocked(
     from icefb.ml import predict
 
     n = int(seg.sizes.get("segment", 0))
-    fc = model.feature_config
-    window = float(seg.attrs.get("window", 2.0))
-    reach = max(fc.long_ref_window, fc.ref_window, fc.rough_window)
-    halo = int(np.ceil(reach / window)) + int(fc.sequence_length)
+    from icefb.ml.inference import context_halo
+
+    halo = context_halo(model, float(seg.attrs.get("window", 2.0)))
     if n <= block_segments:
         return predict(seg, model, device=device)
     parts = []
