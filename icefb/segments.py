@@ -466,10 +466,8 @@ def _resample_many(beams: list[xr.Dataset], cfg: BinningConfig) -> list[xr.Datas
     if lazy:
         import dask
 
-        # one blockwise layer per beam: dask fuses the producers of each photon block (HDF5
-        # reads, lazy arithmetic) into the task that bins it, so a block's variables are made
-        # and consumed on one worker, never shipped between workers
-        # and each beam is assembled on a worker too: the client only receives the segments
+        # one blockwise task per photon chunk (its variables aligned) and one assembly task per
+        # beam, on the workers too: the client receives only the finished segments
         tasks = [
             dask.delayed(_assemble_blocks, pure=True)(
                 ds[list(_BCKGRD_VARS)], _blockwise(ds, args), cfg
