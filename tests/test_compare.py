@@ -18,6 +18,7 @@ from icefb.compare import (
 )
 from icefb.errors import ConfigError, MissingBeamError, MissingVariableError
 from icefb.freeboard import freeboard
+from icefb.testing import real_file
 
 _spec = importlib.util.spec_from_file_location(
     "_ssh_world", pathlib.Path(__file__).with_name("test_seasurface.py")
@@ -26,10 +27,7 @@ _mod = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_mod)
 make_world = _mod.make_world
 
-REAL_ATL07 = (
-    pathlib.Path(__file__).resolve().parents[2]
-    / "shared/data/real/processed_ATL07-01_20190222003738_08490201_003_02.h5"
-)
+REAL_ATL07 = real_file("processed_ATL07-01_20190222003738_08490201_003_02.h5")
 
 
 def _reference(ds, truth, photons=150):
@@ -157,7 +155,6 @@ def test_plot(setup):
     assert len(fig.axes) == 6 and fig._suptitle.get_text() == "synthetic"
 
 
-@pytest.mark.skipif(not REAL_ATL07.exists(), reason="real ATL07 sample absent")
 def test_real_atl07_layout_runs(setup):
     from icefb.io.atl07 import open_atl07
 

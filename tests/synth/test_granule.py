@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import h5py
 import numpy as np
 import pytest
@@ -11,9 +9,9 @@ import pytest
 from icefb.constants import ATL03_FILL_VALUE, BEAMS, SurfaceType
 from icefb.errors import ConfigError, MissingBeamError, ProductError
 from icefb.synth import GranuleConfig, beam_layout, make_granule, read_truth, read_truth_attrs
+from icefb.testing import real_file
 
-REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "real"
-REAL_ATL03 = REAL / "ATL03_land_clip_gt1r.h5"
+REAL_ATL03 = real_file("ATL03_land_clip_gt1r.h5")
 
 
 def _datasets(f: h5py.File) -> dict[str, h5py.Dataset]:

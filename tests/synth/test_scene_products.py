@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import h5py
 import numpy as np
 import pytest
@@ -20,9 +18,9 @@ from icefb.synth import (
     read_truth,
     world_of,
 )
+from icefb.testing import real_file
 
-REAL_ATL07 = (Path(__file__).resolve().parents[3] / "shared" / "data" / "real"
-              / "processed_ATL07-01_20190222003738_08490201_003_02.h5")
+REAL_ATL07 = real_file("processed_ATL07-01_20190222003738_08490201_003_02.h5")
 
 
 @pytest.fixture(scope="module")
