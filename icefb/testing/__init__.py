@@ -75,10 +75,29 @@ def unit_fails(unit) -> None:
     raise InvalidGranuleError("no photons", path=unit.granule, beam=unit.beam)
 
 
+def _local_origin(root):
+    """The checkout a local clone was made from (``remote.origin.url`` a local path), or None."""
+    import configparser
+    from pathlib import Path
+
+    cfg = configparser.ConfigParser(strict=False)
+    try:
+        cfg.read(root / ".git" / "config")
+        url = cfg.get('remote "origin"', "url", fallback="")
+    except (configparser.Error, OSError):
+        return None
+    url = url.removeprefix("file://")
+    if not url or "://" in url or ":" in url.split("/")[0]:
+        return None  # a network remote (https, ssh, git@host:...)
+    path = (root / url).resolve() if not Path(url).is_absolute() else Path(url).resolve()
+    return path if path.is_dir() else None
+
+
 def real_file(name: str) -> str:
     """Path of one of the real ICESat-2 files kept beside the repository (``../shared/data/real``).
 
-    Looks in ``$ICEFB_REAL_DATA`` first, then in ``shared/data/real`` next to the checkout.
+    Looks in ``$ICEFB_REAL_DATA`` first, then in ``shared/data/real`` next to the checkout, then
+    (for a local clone such as ``git clone . /tmp/x``) next to the checkout it was cloned from.
 
     Raises
     ------
@@ -98,7 +117,12 @@ def real_file(name: str) -> str:
     if os.environ.get("ICEFB_REAL_DATA"):
         candidates.append(Path(os.environ["ICEFB_REAL_DATA"]))
     root = Path(icefb.__file__).resolve().parents[1]
-    candidates += [root.parent / "shared" / "data" / "real", root / "shared" / "data" / "real"]
+    roots = [root]
+    origin = _local_origin(root)
+    if origin is not None:  # a local clone (git clone . /tmp/x): look beside its origin too
+        roots.append(origin)
+    for r in roots:
+        candidates += [r.parent / "shared" / "data" / "real", r / "shared" / "data" / "real"]
     for c in candidates:
         if (c / name).is_file():
             return str(c / name)
