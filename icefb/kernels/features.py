@@ -116,6 +116,10 @@ def rolling_percentile(values, half_window, q, min_count):
     return out
 
 
+#: Evaluation bins per parallel chunk of :func:`rolling_percentile_strided`.
+_EVAL_CHUNK = 64
+
+
 @numba.njit(nogil=True, cache=True)
 def _select(buf, m, k):
     # in-place quickselect (Hoare partition, median-of-three pivot) on buf[:m]: afterwards
@@ -175,7 +179,7 @@ def _percentile_at(values, lo_i, hi_i, q, min_count, buf):
     return a + (b - a) * (pos - lo)
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(nogil=True, cache=True, parallel=True)
 def rolling_percentile_strided(values, key, half_window, q, min_count, step):
     """Rolling percentile evaluated every ``step`` bins and linearly interpolated in between.
 
@@ -185,7 +189,8 @@ def rolling_percentile_strided(values, key, half_window, q, min_count, step):
     bins in between get the linear interpolation (in position) of the two evaluation bins
     around them, NaN if either is NaN. Anchoring the evaluation bins on the global segment
     index makes a slice of the beam with a halo of ``h + step`` bins give the same values in
-    its interior as the whole beam. Cost O(n * (2h+1) / step) instead of O(n * (2h+1)).
+    its interior as the whole beam. Cost O(n * (2h+1) / step) instead of O(n * (2h+1)); the
+    evaluation bins are independent and split over numba's threads (``NUMBA_NUM_THREADS``).
 
     Parameters
     ----------
@@ -212,22 +217,30 @@ def rolling_percentile_strided(values, key, half_window, q, min_count, step):
     if n == 0:
         return out
     step = max(1, step)
-    buf = np.empty(min(n, 2 * half_window + 1))
-    prev = -1
-    prev_v = np.nan
+    ev = np.empty(n, np.int64)
+    m = 0
     for i in range(n):
-        if not (i == 0 or i == n - 1 or key[i] % step == 0):
-            continue
-        v = _percentile_at(values, max(0, i - half_window), min(n, i + half_window + 1), q,
-                           min_count, buf)
-        out[i] = v
-        if prev >= 0 and i - prev > 1 and np.isfinite(v) and np.isfinite(prev_v):
+        if i == 0 or i == n - 1 or key[i] % step == 0:
+            ev[m] = i
+            m += 1
+    w = min(n, 2 * half_window + 1)
+    nchunk = (m + _EVAL_CHUNK - 1) // _EVAL_CHUNK
+    for c in numba.prange(nchunk):
+        buf = np.empty(w)
+        for k in range(c * _EVAL_CHUNK, min(m, (c + 1) * _EVAL_CHUNK)):
+            i = ev[k]
+            out[i] = _percentile_at(values, max(0, i - half_window),
+                                    min(n, i + half_window + 1), q, min_count, buf)
+    for c in numba.prange(nchunk):
+        for k in range(c * _EVAL_CHUNK + 1, min(m, (c + 1) * _EVAL_CHUNK + 1)):
+            prev = ev[k - 1]
+            i = ev[k]
             d = i - prev
-            for j in range(prev + 1, i):
-                t = (j - prev) / d
-                out[j] = prev_v + (v - prev_v) * t
-        prev = i
-        prev_v = v
+            a = out[prev]
+            b = out[i]
+            if d > 1 and np.isfinite(a) and np.isfinite(b):
+                for j in range(prev + 1, i):
+                    out[j] = a + (b - a) * ((j - prev) / d)
     return out
 
 

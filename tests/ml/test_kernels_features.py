@@ -61,6 +61,20 @@ def test_rolling_mean_matches_numpy(x, h, min_count):
                                rtol=1e-9, atol=1e-9, equal_nan=True)
 
 
+def test_strided_percentile_many_parallel_chunks_matches_numpy():
+    # thousands of evaluation bins: several parallel chunks, interpolation across chunk edges
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=12_000)
+    x[rng.random(x.size) < 0.3] = np.nan
+    x[4000:4300] = np.nan  # a gap longer than the window: NaN evaluations inside it
+    key = np.arange(x.size, dtype=np.int64) + 77
+    for h, step in ((40, 3), (25, 1), (300, 37)):
+        got = kf.rolling_percentile_strided(x, key, h, 10.0, 3, step)
+        want = kf.rolling_percentile_strided_numpy(x, key, h, 10.0, 3, step)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12, equal_nan=True)
+
+
 def test_strided_percentile_slice_with_halo_equals_whole():
     # evaluation bins are anchored on the global index: a slice with a halo of h + step bins
     # reproduces the whole-array values in its interior (blockwise classification relies on it)
