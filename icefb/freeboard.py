@@ -27,6 +27,7 @@ from icefb.kernels import ssh as _k
 from icefb.seasurface import (
     SSHConfig,
     _sea_surface_ds,
+    _sea_surface_tree_paired,
     _segment_arrays,
     map_beams,
 )
@@ -91,7 +92,8 @@ def freeboard(
     ----------
     segments : xarray.Dataset or xarray.DataTree
         One beam or a tree of beams. If ``ssh`` is absent, :func:`icefb.sea_surface` is run
-        first with ``config``.
+        first with ``config`` (on a tree, with the leads of beam pairs pooled when
+        ``config.pair_leads``, as :func:`icefb.sea_surface` on the tree does).
     config : SSHConfig, optional
         Supplies the surface-type variable, the photon precision and (when ``ssh`` has no
         ``height_variable`` attribute) the height variable.
@@ -118,4 +120,7 @@ def freeboard(
     [nan, nan, 0.3, nan]
     """
     config = config or SSHConfig()
+    if isinstance(segments, xr.DataTree) and config.pair_leads:
+        # the sea surface of a beam without one needs its pair partner's leads too
+        segments = _sea_surface_tree_paired(segments, config, only_missing=True)
     return map_beams(_freeboard_ds, segments, config)

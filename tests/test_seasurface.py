@@ -13,14 +13,17 @@ from icefb.constants import SurfaceType
 from icefb.errors import ConfigError, InvalidGranuleError, MissingVariableError
 from icefb.seasurface import (
     SSH_FLAG_MEANINGS,
+    SSH_PAIR_FLAG_MEANINGS,
     SSHBlock,
     SSHConfig,
     halo_length,
+    pair_beam_name,
     plan_blocks,
     sea_surface,
     sea_surface_block,
     sea_surface_blocked,
     select_x,
+    ssh_arrays,
 )
 
 
@@ -289,6 +292,8 @@ def test_empty_beam():
         {"max_gap": -1.0},
         {"height_var": "h_mean"},
         {"surface_var": ()},
+        {"pair_leads": "yes"},
+        {"pair_max_separation": 0.0},
     ],
 )
 def test_bad_config(kwargs):
@@ -333,3 +338,277 @@ def test_synthetic_granule_end_to_end(tmp_path):
     sm_err = sm.freeboard.values[thick].astype(float) - truth.freeboard.values[thick]
     assert abs(sm_err.mean()) <= 0.01
     assert np.sqrt(np.mean(sm_err**2)) < rms - 0.003
+
+
+# ---------------------------------------------------------------------------------------------
+# beam pairs: pooled leads
+# ---------------------------------------------------------------------------------------------
+def _pair_tree(own: xr.Dataset, partner: xr.Dataset, names=("gt1l", "gt1r")) -> xr.DataTree:
+    return xr.DataTree.from_dict({"/": xr.Dataset(attrs={"granule": "g"}), names[0]: own,
+                                  names[1]: partner.assign_attrs(beam=names[1])})
+
+
+@pytest.fixture(scope="module")
+def pair_world():
+    """A lead-rich beam and a lead-poor partner over the same sea surface (make_world's SSH
+    depends on x only); the partner starts later, ends earlier and has a 3 km gap."""
+    strong, truth = make_world(40.0, seed=2, lead_rate=0.12)
+    weak, weak_truth = make_world(40.0, seed=4, lead_rate=0.02)
+    keep = np.r_[1500:9000, 10500:18500]
+    return strong, weak.isel(segment=keep), truth, weak_truth.isel(segment=keep)
+
+
+def test_pair_beam_names():
+    assert [pair_beam_name(b) for b in ("gt1l", "gt1r", "gt2l", "gt3r")] == \
+        ["gt1r", "gt1l", "gt2r", "gt3l"]
+    assert pair_beam_name("gt4l") is None and pair_beam_name("gt1") is None
+
+
+def test_pair_beams_share_one_sea_surface(pair_world):
+    strong, weak, _, _ = pair_world
+    out = sea_surface(_pair_tree(strong, weak))
+    a, b = out["gt1l"].to_dataset(), out["gt1r"].to_dataset()
+    common = np.intersect1d(a.segment.values, b.segment.values)
+    assert common.size > 10_000
+    a, b = a.sel(segment=common), b.sel(segment=common)
+    # same windows, same pooled leads: the same SSH and uncertainty at equal x_atc
+    np.testing.assert_array_equal(a.ssh.values, b.ssh.values)
+    np.testing.assert_array_equal(a.ssh_uncertainty.values, b.ssh_uncertainty.values)
+    assert not np.array_equal(a.ssh_flag.values, b.ssh_flag.values)
+    assert out.attrs == {"granule": "g"}
+
+
+def test_pair_flags_and_attrs(pair_world):
+    strong, weak, _, _ = pair_world
+    out = sea_surface(_pair_tree(strong, weak))
+    for beam, partner in (("gt1l", "gt1r"), ("gt1r", "gt1l")):
+        ds = out[beam].to_dataset()
+        assert ds.ssh.attrs["pair_beam"] == partner
+        assert ds.ssh_flag.attrs["flag_meanings"] == SSH_PAIR_FLAG_MEANINGS
+        np.testing.assert_array_equal(ds.ssh_flag.attrs["flag_values"], [0, 1, 2, 3, 4, 5])
+        assert set(np.unique(ds.ssh_flag.values)) <= {0, 1, 2, 3, 4, 5}
+    weak_flags = out["gt1r"].ssh_flag.values
+    strong_flags = out["gt1l"].ssh_flag.values
+    assert (weak_flags == 5).sum() > (weak_flags == 4).sum() > 0  # borrowed, mostly
+    assert (strong_flags == 4).any() and not (strong_flags == 5).any()
+    # where a window has leads of this beam only, the SSH is the beam's own
+    alone = sea_surface(strong)
+    own_only = strong_flags == 0
+    assert own_only.any()
+    np.testing.assert_array_equal(out["gt1l"].ssh.values[own_only], alone.ssh.values[own_only])
+    # the flag never claims leads where the beam alone had to interpolate and now does not
+    assert np.all(weak_flags != 3)
+
+
+def test_pair_uncertainty_reflects_pooled_leads():
+    # identical lead groups on both beams: twice the leads, uncertainty / sqrt(2) exactly
+    own = _flat_scene(n_km=20, water=[(4, 5), (14, 15)])
+    pair = _flat_scene(n_km=20, water=[(4, 5), (14, 15)])
+    cfg = SSHConfig(window=10_000, stride=10_000)
+    alone = sea_surface(own, cfg)
+    out = sea_surface(_pair_tree(own, pair), cfg)["gt1l"].to_dataset()
+    m = out.ssh_flag.values == 4
+    assert m.any()
+    np.testing.assert_allclose(out.ssh_uncertainty.values[m],
+                               alone.ssh_uncertainty.values[m] / np.sqrt(2), rtol=1e-6)
+    # a partner with no leads changes nothing but the attributes
+    lone = sea_surface(_pair_tree(own, _flat_scene(n_km=20)), cfg)["gt1l"].to_dataset()
+    for v in ("ssh", "ssh_uncertainty", "ssh_flag"):
+        np.testing.assert_array_equal(lone[v].values, alone[v].values)
+
+
+def test_partner_leads_weighted_with_own():
+    # partner water 0.5 m above the own leads in the same window: the pooled h_min is the
+    # own lead height, so the high partner leads are weighted down (not a plain mean)
+    own = _flat_scene(n_km=10, water=[(1, 2)], h_water=0.0)
+    pair = _flat_scene(n_km=10, water=[(6, 7)], h_water=0.5)
+    cfg = SSHConfig(window=10_000, stride=10_000, sigma=0.2, lead_max_above_floor=np.inf)
+    out = sea_surface(_pair_tree(own, pair), cfg)
+    ssh = out["gt1l"].ssh.values  # one window: every segment takes its value
+    w = np.exp(-((0.5 / 0.2) ** 2))
+    np.testing.assert_allclose(ssh, 0.5 * w / (1 + w), atol=1e-6)
+    np.testing.assert_array_equal(ssh, out["gt1r"].ssh.values)
+
+
+def test_partner_leads_beyond_own_end_are_used():
+    # the partner runs 20 km further and has the only leads, 5-10 km beyond this beam's end:
+    # the windows span both beams, so this beam gets the partner's SSH (extrapolated)
+    own = _flat_scene(n_km=20)
+    pair = _flat_scene(n_km=40, water=[(25, 30)], h_water=0.05)
+    cfg = SSHConfig(max_gap=20_000)
+    out = sea_surface(_pair_tree(own, pair), cfg)
+    a, b = out["gt1l"].to_dataset(), out["gt1r"].to_dataset().isel(segment=slice(0, 10_000))
+    assert np.all(sea_surface(own, cfg).ssh_flag.values == 3)
+    assert np.all(a.ssh_flag.values[a.x_atc.values > 10e3] == 2)
+    np.testing.assert_allclose(a.ssh.values[a.x_atc.values > 10e3], 0.05, atol=1e-6)
+    np.testing.assert_array_equal(a.ssh.values, b.ssh.values)
+    np.testing.assert_array_equal(a.ssh_flag.values, b.ssh_flag.values)
+
+
+def test_missing_partner_falls_back(pair_world):
+    strong, weak, _, _ = pair_world
+    # gt1l without gt1r, gt2r without gt2l: each processed alone, as a single Dataset is
+    tree = xr.DataTree.from_dict({"gt1l": strong, "gt2r": weak})
+    out = sea_surface(tree)
+    xr.testing.assert_identical(out["gt1l"].to_dataset(), sea_surface(strong))
+    xr.testing.assert_identical(out["gt2r"].to_dataset(), sea_surface(weak))
+    assert "pair_beam" not in out["gt1l"].ssh.attrs
+    blocked = sea_surface_blocked(tree, 9_000.0, SMALL)
+    xr.testing.assert_identical(blocked["gt2r"].to_dataset(), sea_surface(weak, SMALL))
+    # a partner without the needed variables is an error naming it, not a silent fallback
+    with pytest.raises(MissingVariableError, match="gt1r.*h_std"):
+        sea_surface(_pair_tree(strong, weak.drop_vars("h_std")))
+
+
+def test_pair_leads_off_processes_beams_alone(pair_world):
+    strong, weak, _, _ = pair_world
+    cfg = SSHConfig(pair_leads=False)
+    out = sea_surface(_pair_tree(strong, weak), cfg)
+    xr.testing.assert_identical(out["gt1l"].to_dataset(), sea_surface(strong, cfg))
+    xr.testing.assert_identical(out["gt1r"].to_dataset(),
+                                sea_surface(weak.assign_attrs(beam="gt1r"), cfg))
+
+
+def test_pair_reduces_lead_poor_beam_error(pair_world):
+    strong, weak, truth, weak_truth = pair_world
+    out = sea_surface(_pair_tree(strong, weak))
+    alone = sea_surface(weak)
+
+    def rmse(ds, tr, m=slice(None)):
+        return float(np.sqrt(np.mean((ds.ssh.values[m] - tr.ssh.values[m]) ** 2)))
+
+    paired = out["gt1r"].to_dataset()
+    assert rmse(paired, weak_truth) < 0.5 * rmse(alone, weak_truth)
+    assert rmse(out["gt1l"].to_dataset(), truth) <= rmse(sea_surface(strong), truth) + 0.002
+
+
+@pytest.mark.parametrize(
+    ("config", "block", "with_freeboard"),
+    [(SMALL, 500.0, False), (SMALL, 3_000.0, True), (SMALL, 17_333.0, False),
+     (None, 7_000.0, True), (None, 1e6, False)],
+)
+def test_pair_blocked_equals_unblocked_exactly(pair_world, config, block, with_freeboard):
+    strong, weak, _, _ = pair_world
+    # own beam with a gap of its own, so that some windows have partner leads only
+    strong = strong.isel(segment=np.r_[0:6000, 8000:strong.sizes["segment"]])
+    tree = _pair_tree(strong, weak)
+    from icefb.freeboard import freeboard
+
+    ref = sea_surface(tree, config)
+    if with_freeboard:
+        ref = freeboard(ref, config)
+    got = sea_surface_blocked(tree, block, config, with_freeboard=with_freeboard)
+    for beam in ("gt1l", "gt1r"):
+        xr.testing.assert_identical(got[beam].to_dataset(), ref[beam].to_dataset())
+    assert {4, 5} <= set(np.unique(ref["gt1r"].ssh_flag.values))
+    assert got.attrs == {"granule": "g"}
+
+
+def test_pair_block_function(pair_world):
+    strong, weak, _, _ = pair_world
+    weak = weak.assign_attrs(beam="gt1r")
+    ref = sea_surface(_pair_tree(strong, weak), SMALL)
+    blk = plan_blocks(weak, 5_000.0, SMALL)[2]
+    func, cfg, b = pickle.loads(pickle.dumps((sea_surface_block, SMALL, blk)))
+    got = func(select_x(weak, *b.extent), b.core, cfg, with_freeboard=False, beam="gt1r",
+               partner=select_x(strong, *b.extent))
+    xr.testing.assert_identical(
+        got[["ssh", "ssh_uncertainty", "ssh_flag"]],
+        select_x(ref["gt1r"].to_dataset(), *b.core)[["ssh", "ssh_uncertainty", "ssh_flag"]])
+    with pytest.raises(ConfigError, match="partner"):
+        sea_surface_block(weak, b.core, SMALL, partner=strong.to_array())
+
+
+def test_freeboard_on_tree_uses_pair_leads(pair_world):
+    from icefb.freeboard import freeboard
+
+    strong, weak, _, _ = pair_world
+    tree = _pair_tree(strong, weak)
+    got = freeboard(tree)
+    ref = freeboard(sea_surface(tree))
+    for beam in ("gt1l", "gt1r"):
+        xr.testing.assert_identical(got[beam].to_dataset(), ref[beam].to_dataset())
+
+
+def test_pair_numpy_twins_match(pair_world):
+    strong, weak, _, _ = pair_world
+    a = [strong[v].values for v in ("x_atc", "h_cor_mean", "h_std", "n_photons", "surface_type")]
+    b = tuple(weak[v].values for v in ("x_atc", "h_cor_mean", "h_std", "n_photons",
+                                       "surface_type"))
+    got = ssh_arrays(*a, SMALL, engine="numba", pair=b)
+    ref = ssh_arrays(*a, SMALL, engine="numpy", pair=b)
+    for g, r in zip(got, ref, strict=True):
+        np.testing.assert_allclose(g, r, rtol=1e-12, atol=1e-15, equal_nan=True)
+    np.testing.assert_array_equal(got[2], ref[2])
+
+
+def _with_latlon(ds: xr.Dataset, across_m: float, along_shift_m: float = 0.0) -> xr.Dataset:
+    # a track due north at 75 N: along track = latitude, across track = longitude
+    x = ds.x_atc.values + along_shift_m
+    lat = 75.0 + x / 111_320.0
+    lon = across_m / (111_320.0 * np.cos(np.radians(lat)))
+    return ds.assign(lat=("segment", lat), lon=("segment", lon))
+
+
+def test_pair_alignment_checked(pair_world):
+    strong, weak, _, _ = pair_world
+    own = _with_latlon(strong, 45.0)
+    ok = sea_surface(_pair_tree(own, _with_latlon(weak, -45.0)))
+    assert ok["gt1r"].ssh.attrs["pair_beam"] == "gt1l"
+    # the partner's x_atc 2 km off along track (or another pair, 3.3 km across): refused
+    for bad in (_with_latlon(weak, -45.0, along_shift_m=2_000.0), _with_latlon(weak, -3300.0)):
+        with pytest.raises(InvalidGranuleError, match=r"gt1l and gt1r"):
+            sea_surface(_pair_tree(own, bad))
+        with pytest.raises(InvalidGranuleError, match=r"gt1l and gt1r"):
+            sea_surface_blocked(_pair_tree(own, bad), 5_000.0, SMALL)
+    loose = SSHConfig(pair_max_separation=np.inf)
+    sea_surface(_pair_tree(own, _with_latlon(weak, -3300.0)), loose)
+
+
+@pytest.fixture(scope="module")
+def granule_pair(tmp_path_factory):
+    """Synthetic ATL03 granule, seed 7 (few leads), beams gt1l (strong) and gt1r (weak)."""
+    from icefb.io.atl03 import open_atl03
+    from icefb.segments import resample
+    from icefb.synth import make_granule, read_truth
+
+    path = make_granule(tmp_path_factory.mktemp("pair") / "g.h5", seed=7, length_km=30.0,
+                        beams=("gt1l", "gt1r"))
+    tree = resample(open_atl03(path))
+    beams, truths = {}, {}
+    for beam in ("gt1l", "gt1r"):
+        seg = tree[beam].to_dataset().load()
+        _, truth = read_truth(path, beam)
+        common = np.intersect1d(seg.segment.values, truth.segment.values)
+        seg, truth = seg.sel(segment=common), truth.sel(segment=common)
+        beams[beam] = seg.assign(surface_type=truth.surface_type)
+        truths[beam] = truth
+    return xr.DataTree.from_dict(beams), truths
+
+
+def test_pair_leads_on_synthetic_granule(granule_pair):
+    """Against the synthetic world's true sea surface: the weak beam's SSH error drops where
+    it has few leads, the strong beam's does not grow, blocked == unblocked."""
+    tree, truths = granule_pair
+    alone = sea_surface(tree, SSHConfig(pair_leads=False))
+    paired = sea_surface(tree)
+
+    def err(out, beam):
+        e = out[beam].ssh.values.astype(np.float64) - truths[beam].ssh.values
+        assert np.isfinite(e).all()
+        return e
+
+    def rms(e):
+        return float(np.sqrt(np.mean(e**2)))
+
+    weak_alone, weak_paired = err(alone, "gt1r"), err(paired, "gt1r")
+    borrowed = paired["gt1r"].ssh_flag.values == 5  # no own lead in the bracketing windows
+    assert borrowed.mean() > 0.2
+    assert rms(weak_paired[borrowed]) < 0.7 * rms(weak_alone[borrowed])
+    assert rms(weak_paired) < 0.7 * rms(weak_alone)
+    assert rms(err(paired, "gt1l")) <= rms(err(alone, "gt1l")) + 0.002
+    # the lat/lon of the two beams agree with pooling at equal x_atc (no refusal above), and
+    # the blocked run is exact with the partner's leads
+    got = sea_surface_blocked(tree, 7_000.0)
+    for beam in ("gt1l", "gt1r"):
+        xr.testing.assert_identical(got[beam].to_dataset(), paired[beam].to_dataset())
