@@ -12,6 +12,7 @@ __all__ = [
     "real_file",
     "unit_checksum",
     "unit_fails",
+    "worker_environ",
 ]
 
 #: Attributes that legitimately differ between two runs of the same inputs and parameters.
@@ -66,6 +67,11 @@ def unit_checksum(unit, scale: float) -> tuple[str, float]:
 
     rng = np.random.default_rng(zlib.crc32(unit.key.encode()))
     return unit.key, float(rng.standard_normal(1000).sum() * scale)
+
+
+def worker_environ(unit, names: tuple[str, ...]) -> dict[str, str | None]:
+    """The environment variables ``names`` as the process running the unit sees them."""
+    return {k: os.environ.get(k) for k in names}
 
 
 def unit_fails(unit) -> None:
