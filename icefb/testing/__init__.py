@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import xarray as xr
 
@@ -12,6 +13,7 @@ __all__ = [
     "real_file",
     "unit_checksum",
     "unit_fails",
+    "worker_dask_config",
     "worker_environ",
 ]
 
@@ -72,6 +74,13 @@ def unit_checksum(unit, scale: float) -> tuple[str, float]:
 def worker_environ(unit, names: tuple[str, ...]) -> dict[str, str | None]:
     """The environment variables ``names`` as the process running the unit sees them."""
     return {k: os.environ.get(k) for k in names}
+
+
+def worker_dask_config(unit, key: str) -> Any:
+    """The dask configuration value ``key`` as the process running the unit sees it."""
+    import dask
+
+    return dask.config.get(key, None)
 
 
 def unit_fails(unit) -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from icefb.backends import WorkUnit, get_backend
 from icefb.errors import ConfigError, InvalidGranuleError
-from icefb.testing import unit_checksum, unit_fails, worker_environ
+from icefb.testing import unit_checksum, unit_fails, worker_dask_config, worker_environ
 
 UNITS = [WorkUnit("g1.h5", b) for b in ("gt1l", "gt1r", "gt2l")] + [
     WorkUnit("g2.h5", "gt3r", block=(0.0, 5000.0))
@@ -40,12 +40,16 @@ ENV = ("MALLOC_TRIM_THRESHOLD_", "NUMBA_NUM_THREADS")
 
 def test_local_workers_environment(dask_backend):
     # icefb's local workers keep glibc's adaptive malloc thresholds (distributed's default
-    # MALLOC_TRIM_THRESHOLD_=65536 made labeling units 20 % slower) and run numba kernels on
-    # their own threads only; trim_memory=True restores distributed's setting
+    # MALLOC_TRIM_THRESHOLD_=65536 made labeling units 20 % slower), run numba kernels on
+    # their own threads only and have no statistical profiler; trim_memory=True and
+    # profile=True restore distributed's settings
     import os
 
     inherited = os.environ.get("MALLOC_TRIM_THRESHOLD_")  # None unless the caller set one
     got = dask_backend.map(worker_environ, UNITS[:2], ENV)
     assert got == [{"MALLOC_TRIM_THRESHOLD_": inherited, "NUMBA_NUM_THREADS": "1"}] * 2
-    with get_backend("dask", n_workers=1, progress=False, trim_memory=True) as be:
+    prof = "distributed.worker.profile.enabled"
+    assert dask_backend.map(worker_dask_config, UNITS[:2], prof) == [False, False]
+    with get_backend("dask", n_workers=1, progress=False, trim_memory=True, profile=True) as be:
         assert be.map(worker_environ, UNITS[:1], ENV)[0]["MALLOC_TRIM_THRESHOLD_"] == "65536"
+        assert be.map(worker_dask_config, UNITS[:1], prof) == [True]
