@@ -15,7 +15,7 @@ from icefb.backends import Backend, WorkUnit, get_backend
 from icefb.errors import ConfigError, MissingBeamError
 from icefb.pipeline import product as _product
 from icefb.pipeline.config import BackendName, RunConfig
-from icefb.pipeline.units import process_and_write
+from icefb.pipeline.units import pair_units, process_and_write
 
 log = logging.getLogger(__name__)
 
@@ -191,31 +191,39 @@ def run(
     _product.open_or_create(store, {k: v for k, v in provenance.items() if k != "date_created"})
     _product.cleanup_partial(store)
 
-    todo = [(u, g) for u, g in units if not _product.beam_complete(store, g, digest)]
-    skipped = [g for u, g in units if (u, g) not in todo]
+    done = {g for _, g in units if _product.beam_complete(store, g, digest)}
+    skipped = [g for _, g in units if g in done]
+    # the two beams of a pair run together (their sea surface shares leads); a pair with one
+    # beam complete is processed again for the other's leads but written only where missing
+    work = [grp for grp in pair_units(units, config.ssh.pair_leads)
+            if any(g not in done for _, g in grp)]
     result = RunResult(product=store, skipped=skipped)
-    if todo:
+    if work:
         own = not isinstance(backend, Backend)
         be = (
             get_backend(backend, **_backend_kwargs(backend, workers, scheduler, progress))
             if own
             else backend
         )
+        items = [(tuple(u for u, _ in grp), "+".join(g for _, g in grp),
+                  tuple(g for _, g in grp), tuple(g not in done for _, g in grp))
+                 for grp in work]
         try:
-            result.beams = be.map(
-                _unit_task, [(u, g) for u, g in todo], config, str(store), digest
-            )
+            per_unit = be.map(_unit_task, items, config, str(store), digest)
         finally:
             if own:
                 be.close()
+        result.beams = [b for beams in per_unit for b in beams]
     _product.finalize(store, provenance)
     result.seconds = time.perf_counter() - t0
     return result
 
 
-def _unit_task(item: tuple[WorkUnit, str], config: RunConfig, store: str, digest: str):
-    unit, group = item
-    return process_and_write(unit, config, store, group, digest)
+def _unit_task(item: tuple[tuple[WorkUnit, ...], str, tuple[str, ...], tuple[bool, ...]],
+               config: RunConfig, store: str, digest: str) -> list[dict[str, Any]]:
+    """One run unit: ``(units, name, groups, write)``; ``name`` joins the groups with ``+``."""
+    units, _, groups, write = item
+    return process_and_write(list(units), config, store, list(groups), digest, list(write))
 
 
 def _backend_kwargs(name: str, workers: int | None, scheduler: str | None, progress: bool):

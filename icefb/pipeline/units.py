@@ -1,8 +1,11 @@
-"""The per-beam work unit of a run: read, resample, label, classify, sea surface, freeboard.
+"""The work unit of a run: read, resample, label, classify, sea surface, freeboard.
 
-:func:`process_beam` returns the beam's segments; :func:`process_and_write` also writes them
-into the product and returns only a small summary, so the engine (dask or Spark) ships
-kilobytes, not arrays, back to the driver.
+A unit is one beam, or the two beams of a pair (``gt1l``/``gt1r``, ...) when
+``SSHConfig.pair_leads`` is on: each beam is read, resampled, labelled and classified on its
+own, then the sea surface pools the leads of both beams (:func:`icefb.sea_surface` on a
+two-beam tree). :func:`process_beams` returns the segments; :func:`process_and_write` also
+writes them into the product and returns only small summaries, so the engine (dask or Spark)
+ships kilobytes, not arrays, back to the driver.
 """
 
 from __future__ import annotations
@@ -95,29 +98,11 @@ def classify_blocked(
     return out
 
 
-def process_beam(unit: WorkUnit, config: RunConfig) -> tuple[xr.Dataset, dict[str, float]]:
-    """Run every stage on one beam; returns the beam's segments (in memory) and stage times.
-
-    Parameters
-    ----------
-    unit : WorkUnit
-        Granule path, beam and (optionally) the paired Sentinel-2 scene.
-    config : RunConfig
-        Run parameters.
-
-    Returns
-    -------
-    segments : xarray.Dataset
-        2 m segments with ``surface_type``, ``ssh``, ``freeboard`` and, when a scene was
-        given, ``s2_label`` and ``label_flag``.
-    times : dict
-        Seconds spent per stage.
-    """
+def _classified_beam(unit: WorkUnit, config: RunConfig) -> tuple[xr.Dataset, dict[str, float]]:
+    """Read, resample, (label,) classify one beam; returns the segments and stage times."""
     import dask
 
-    from icefb.freeboard import freeboard
     from icefb.io import open_atl03_beam
-    from icefb.seasurface import sea_surface
     from icefb.segments import resample
 
     times: dict[str, float] = {}
@@ -137,14 +122,105 @@ def process_beam(unit: WorkUnit, config: RunConfig) -> tuple[xr.Dataset, dict[st
                 seg.attrs["s2_scene"] = Path(unit.scene).name
         with _timed(times, "classify"):
             seg = classify_blocked(seg, _model(config.model), device=config.device)
-        ssh_cfg = config.ssh
-        if config.surface_source == "s2_label":
-            import dataclasses
-
-            ssh_cfg = dataclasses.replace(ssh_cfg, surface_var="s2_label")
-        with _timed(times, "sea_surface+freeboard"):
-            seg = freeboard(sea_surface(seg, ssh_cfg), ssh_cfg)
     return seg, times
+
+
+def ssh_config(config: RunConfig) -> Any:
+    """The run's :class:`~icefb.seasurface.SSHConfig`, reading ``config.surface_source``."""
+    ssh_cfg = config.ssh
+    if config.surface_source == "s2_label":
+        import dataclasses
+
+        ssh_cfg = dataclasses.replace(ssh_cfg, surface_var="s2_label")
+    return ssh_cfg
+
+
+def process_beams(
+    units: list[WorkUnit] | tuple[WorkUnit, ...], config: RunConfig
+) -> list[tuple[xr.Dataset, dict[str, float]]]:
+    """Run every stage on one beam or on the two beams of a pair.
+
+    Parameters
+    ----------
+    units : list of WorkUnit
+        One unit, or the two beams of a pair of the same granule (see :func:`pair_units`).
+        Two beams share their leads in the sea surface when ``config.ssh.pair_leads`` is on;
+        otherwise each is processed alone.
+    config : RunConfig
+        Run parameters.
+
+    Returns
+    -------
+    list of (segments, times)
+        Per unit, in order: the 2 m segments with ``surface_type``, ``ssh``, ``freeboard``
+        and, when a scene was given, ``s2_label`` and ``label_flag``; and the seconds spent
+        per stage (a pair's shared sea-surface time is split evenly).
+    """
+    from icefb.freeboard import freeboard
+    from icefb.seasurface import sea_surface
+
+    done = [_classified_beam(u, config) for u in units]
+    ssh_cfg = ssh_config(config)
+    t0 = time.perf_counter()
+    if len(units) == 2 and ssh_cfg.pair_leads:
+        tree = xr.DataTree.from_dict({u.beam: seg for u, (seg, _) in zip(units, done,
+                                                                          strict=True)})
+        tree = freeboard(sea_surface(tree, ssh_cfg), ssh_cfg)
+        segs = [tree[u.beam].to_dataset() for u in units]
+    else:
+        segs = [freeboard(sea_surface(seg, ssh_cfg), ssh_cfg) for seg, _ in done]
+    dt = (time.perf_counter() - t0) / max(len(units), 1)
+    out = []
+    for seg, (_, times) in zip(segs, done, strict=True):
+        times["sea_surface+freeboard"] = dt
+        out.append((seg, times))
+    return out
+
+
+def process_beam(unit: WorkUnit, config: RunConfig) -> tuple[xr.Dataset, dict[str, float]]:
+    """Run every stage on one beam alone (no pair partner); see :func:`process_beams`."""
+    return process_beams([unit], config)[0]
+
+
+def pair_units(items: list[tuple[WorkUnit, str]], pair_leads: bool = True
+               ) -> list[list[tuple[WorkUnit, str]]]:
+    """Group ``(unit, group)`` items into run units: the two beams of a pair together.
+
+    Parameters
+    ----------
+    items : list of (WorkUnit, str)
+        Beams of one or more granules with their product group names.
+    pair_leads : bool
+        Group pairs (``gtNl`` with ``gtNr`` of the same granule); False: one beam per unit.
+
+    Returns
+    -------
+    list of list of (WorkUnit, str)
+        In the order of the first beam of each unit.
+
+    Examples
+    --------
+    >>> from icefb.backends import WorkUnit
+    >>> items = [(WorkUnit("g.h5", b), b) for b in ("gt1l", "gt1r", "gt2l")]
+    >>> [[g for _, g in u] for u in pair_units(items)]
+    [['gt1l', 'gt1r'], ['gt2l']]
+    """
+    from icefb.seasurface import pair_beam_name
+
+    if not pair_leads:
+        return [[it] for it in items]
+    out: list[list[tuple[WorkUnit, str]]] = []
+    where: dict[tuple[str, str], int] = {}
+    for it in items:
+        unit = it[0]
+        partner = pair_beam_name(unit.beam)
+        key = (unit.granule, min(unit.beam, partner) if partner else unit.beam)
+        if partner is not None and key in where:
+            out[where[key]].append(it)
+        else:
+            where[key] = len(out)
+            out.append([it])
+    return out
 
 
 def beam_summary(seg: xr.Dataset, times: dict[str, float]) -> dict[str, Any]:
@@ -160,7 +236,8 @@ def beam_summary(seg: xr.Dataset, times: dict[str, float]) -> dict[str, Any]:
         out[f"frac_{s.name.lower()}"] = float(np.mean(st[occupied] == s)) if occupied.any() else 0.0
     if "ssh_flag" in seg:
         flag = seg["ssh_flag"].values
-        out["ssh_from_leads"] = float(np.mean(flag == 0)) if flag.size else 0.0
+        # 0: own leads; 4/5: pooled with / only the pair partner's leads (pair_leads)
+        out["ssh_from_leads"] = float(np.mean(np.isin(flag, (0, 4, 5)))) if flag.size else 0.0
     fb = seg["freeboard"].values
     fb = fb[np.isfinite(fb)]
     out["freeboard_mean"] = float(fb.mean()) if fb.size else float("nan")
@@ -176,13 +253,45 @@ def beam_summary(seg: xr.Dataset, times: dict[str, float]) -> dict[str, Any]:
 
 
 def process_and_write(
-    unit: WorkUnit, config: RunConfig, store: str, group: str, digest: str
-) -> dict[str, Any]:
-    """Process one beam and write it atomically into the product; returns its summary."""
+    unit: WorkUnit | list[WorkUnit], config: RunConfig, store: str, group: str | list[str],
+    digest: str, write: list[bool] | None = None,
+) -> dict[str, Any] | list[dict[str, Any]]:
+    """Process one beam (or a pair) and write it atomically into the product.
+
+    Parameters
+    ----------
+    unit : WorkUnit or list of WorkUnit
+        A beam, or the beams of a pair (:func:`process_beams`).
+    config : RunConfig
+    store : str
+        Product store.
+    group : str or list of str
+        Product group of each beam.
+    digest : str
+        The run's config digest.
+    write : list of bool, optional
+        Per beam, whether to write it (a pair whose other beam is already complete is
+        processed for its leads but written once). Default: all.
+
+    Returns
+    -------
+    dict or list of dict
+        Summary of each written beam (a single dict for a single unit).
+    """
     from icefb.pipeline.product import write_beam
 
-    seg, times = process_beam(unit, config)
-    t0 = time.perf_counter()
-    write_beam(store, group, seg, digest)
-    times["write"] = time.perf_counter() - t0
-    return {"group": group, "granule": unit.granule, "beam": unit.beam, **beam_summary(seg, times)}
+    single = isinstance(unit, WorkUnit)
+    units = [unit] if single else list(unit)
+    groups = [group] if isinstance(group, str) else list(group)
+    flags = write if write is not None else [True] * len(units)
+    out = []
+    for u, g, w, (seg, times) in zip(units, groups, flags, process_beams(units, config),
+                                     strict=True):
+        if not w:
+            continue
+        t0 = time.perf_counter()
+        write_beam(store, g, seg, digest)
+        times["write"] = time.perf_counter() - t0
+        out.append({"group": g, "granule": u.granule, "beam": u.beam,
+                    **beam_summary(seg, times)})
+    return out[0] if single else out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -93,6 +94,7 @@ def test_rerun_skips_complete_beams_and_redoes_interrupted(small_world, tmp_path
     out = tmp_path / "p.zarr"
     first = run(granule, out, scenes=scene.path, backend="serial", progress=False)
     assert len(first.beams) == 2 and not first.skipped
+    before = _beams(out)
     again = run(granule, out, scenes=scene.path, backend="serial", progress=False)
     assert again.beams == [] and sorted(again.skipped) == ["gt2l", "gt2r"]
     # an interrupted beam: present but not marked complete -> redone
@@ -104,11 +106,62 @@ def test_rerun_skips_complete_beams_and_redoes_interrupted(small_world, tmp_path
     (out.parent / "p.zarr.partial" / "gt2l.deadbeef").mkdir()  # leftover of a killed write
     third = run(granule, out, scenes=scene.path, backend="serial", progress=False)
     assert [b["group"] for b in third.beams] == ["gt2r"] and third.skipped == ["gt2l"]
+    # the redone beam still pooled its sea surface with the (re-read, not rewritten) gt2l
+    after = _beams(out)
+    assert after["gt2r"]["ssh"].attrs["pair_beam"] == "gt2l"
+    xr.testing.assert_identical(_strip_volatile(after["gt2r"]), _strip_volatile(before["gt2r"]))
     assert not (out.parent / "p.zarr.partial").exists()
     # other parameters: nothing is skipped
     cfg = RunConfig(surface_source="s2_label")
     fourth = run(granule, out, scenes=scene.path, config=cfg, backend="serial", progress=False)
     assert len(fourth.beams) == 2
+
+
+@pytest.fixture(scope="module")
+def lead_poor_pair(tmp_path_factory):
+    """A 30 km granule with few leads (seed 7), one pair (gt1l strong, gt1r weak), run with
+    and without pooling the pair's leads (classified surface, no scene)."""
+    from icefb.synth import make_granule
+
+    d = tmp_path_factory.mktemp("pair-run")
+    granule = make_granule(d / "ATL03_pair.h5", seed=7, length_km=30.0, beams=("gt1l", "gt1r"))
+    paired, alone = d / "paired.zarr", d / "alone.zarr"
+    run(granule, paired, backend="serial", progress=False)
+    cfg = RunConfig(ssh=dataclasses.replace(RunConfig().ssh, pair_leads=False))
+    run(granule, alone, config=cfg, backend="serial", progress=False)
+    return granule, _beams(paired), _beams(alone)
+
+
+def test_pair_beams_share_their_leads(lead_poor_pair):
+    # gt1l/gt1r run as one unit: one sea surface from the leads of both beams (equal at equal
+    # segment, flagged 4/5 where pooled), closer to the true sea surface on the weak beam;
+    # pair_leads=False processes them alone
+    granule, paired, alone = lead_poor_pair
+    left, right = paired["gt1l"], paired["gt1r"]
+    assert left["ssh"].attrs["pair_beam"] == "gt1r" and right["ssh"].attrs["pair_beam"] == "gt1l"
+    seg = np.intersect1d(left["segment"].values, right["segment"].values)
+    assert seg.size > 10_000
+    sl, sr = left["ssh"].sel(segment=seg).values, right["ssh"].sel(segment=seg).values
+    ok = np.isfinite(sl)
+    assert ok.mean() > 0.9
+    np.testing.assert_array_equal(sl[ok], sr[ok])
+    assert np.isin(right["ssh_flag"].values, (4, 5)).mean() > 0.2
+    assert "pair_beam" not in alone["gt1r"]["ssh"].attrs
+    assert set(np.unique(alone["gt1r"]["ssh_flag"].values)) <= {0, 1, 2, 3}
+    # the classification does not depend on the pairing, only the sea surface does
+    np.testing.assert_array_equal(alone["gt1r"]["surface_type"].values,
+                                  right["surface_type"].values)
+
+    def rmse(ds, beam):
+        _, truth = read_truth(granule, beam)
+        common = np.intersect1d(ds["segment"].values, truth["segment"].values)
+        e = ds["ssh"].sel(segment=common).values - truth["ssh"].sel(segment=common).values
+        e = e[np.isfinite(e)]
+        assert e.size > 10_000
+        return float(np.sqrt(np.mean(e**2)))
+
+    assert rmse(right, "gt1r") < 0.8 * rmse(alone["gt1r"], "gt1r")
+    assert rmse(left, "gt1l") <= rmse(alone["gt1l"], "gt1l") + 0.003
 
 
 def test_refuses_to_write_into_a_non_product(small_world, tmp_path):
