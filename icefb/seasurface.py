@@ -58,10 +58,10 @@ __all__ = [
 
 SSH_FLAG_VALUES = np.array([0, 1, 2, 3], dtype=np.int8)
 SSH_FLAG_MEANINGS = "leads_in_window interpolated extrapolated no_ssh"
-#: ``ssh_flag`` values of a beam whose pair partner's leads were pooled with its own: 0 then
-#: means the window(s) held leads of this beam only, 4 leads of both beams, 5 leads of the
-#: partner only; 1-3 as without pairing. A segment takes the highest of 0 < 4 < 5 over its two
-#: bracketing windows when both hold leads, else the filled-window flag (1-3).
+#: ``ssh_flag`` values of a beam whose pair partner's leads were pooled with its own, for a
+#: segment whose two bracketing windows both hold leads: 0 leads of this beam only, 4 leads of
+#: this beam and, in at least one window, of the partner, 5 leads of the partner only (in both
+#: windows); 1-3 (filled windows) as without pairing.
 SSH_PAIR_FLAG_VALUES = np.array([0, 1, 2, 3, 4, 5], dtype=np.int8)
 SSH_PAIR_FLAG_MEANINGS = (
     "leads_in_window interpolated extrapolated no_ssh pair_leads_pooled pair_leads_only"
@@ -392,18 +392,21 @@ def _lead_set(
 
 
 def _pooled_ssh(
-    x: np.ndarray, own: _LeadSet, pair: _LeadSet, config: SSHConfig, k: Any
+    x: np.ndarray, own: _LeadSet, pair: _LeadSet, config: SSHConfig, k: Any,
+    own_first: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """SSH, uncertainty and flag of a beam's segments ``x`` from its own and its partner's leads.
 
-    The windows span both beams' ``x`` ranges and are the same for both beams of the pair, so
-    the window SSH does not depend on which of the two asks. Leads are merged in ``x`` order
-    (own first at equal ``x``); every window's leads are then a contiguous run, summed in the
-    same order whatever block the window is computed in.
+    The windows span both beams' ``x`` ranges and are the same for both beams of the pair.
+    Leads are merged in ``x`` order, ties broken by a fixed beam order (``own_first``: this
+    beam's leads first; callers pass it from the beam names, so both beams of a pair merge
+    the same way and get bit-identical window sums); every window's leads are then a
+    contiguous run, summed in the same order whatever block the window is computed in.
     """
-    lx = np.concatenate([own.x, pair.x])
-    lh = np.concatenate([own.h, pair.h])
-    le = np.concatenate([own.err, pair.err])
+    first, second = (own, pair) if own_first else (pair, own)
+    lx = np.concatenate([first.x, second.x])
+    lh = np.concatenate([first.h, second.h])
+    le = np.concatenate([first.err, second.err])
     order = np.argsort(lx, kind="stable")
     lx, lh, le = lx[order], lh[order], le[order]
     x_first = own.x_first if math.isnan(pair.x_first) else min(own.x_first, pair.x_first)
@@ -418,7 +421,7 @@ def _pooled_ssh(
     n_own = (np.searchsorted(own.x, start + float(config.window), side="left")
              - np.searchsorted(own.x, start, side="left"))
     has_pair = (n_all > n_own).astype(np.int8)
-    pair_only = ((n_own == 0) & (n_all > 0)).astype(np.int8)
+    has_own = (n_own > 0).astype(np.int8)
     ssh_f, unc_f, flag_w = k.fill_windows(
         ssh_w, unc_w, config.max_gap_windows, float(config.stride), float(config.gap_error_rate)
     )
@@ -426,9 +429,11 @@ def _pooled_ssh(
     ssh, unc, flag = k.interp_to_segments(x, k0, ssh_f, unc_f, flag_w, *args)
     # the same bracketing windows, with 0/1 indicators as flags: 1 where either has the property
     _, _, f_pair = k.interp_to_segments(x, k0, ssh_f, unc_f, has_pair, *args)
-    _, _, f_only = k.interp_to_segments(x, k0, ssh_f, unc_f, pair_only, *args)
+    _, _, f_own = k.interp_to_segments(x, k0, ssh_f, unc_f, has_own, *args)
     leads_both_sides = flag == 0
-    flag = np.where(leads_both_sides & (f_only == 1), np.int8(_FLAG_PAIR_ONLY),
+    # 5 only where neither bracketing window holds a lead of this beam; 4 where any holds
+    # a partner's lead and this beam's leads were used too
+    flag = np.where(leads_both_sides & (f_own == 0), np.int8(_FLAG_PAIR_ONLY),
                     np.where(leads_both_sides & (f_pair == 1), np.int8(_FLAG_POOLED), flag))
     return ssh, unc, flag.astype(np.int8)
 
@@ -656,7 +661,8 @@ def _sea_surface_ds(
     if arrs["x"].size:
         own = leads if leads is not None else _lead_set(
             arrs["x"], arrs["h"], arrs["h_std"], arrs["n"], arrs["surface"], config, _k)[0]
-        ssh, unc, flag = _pooled_ssh(arrs["x"], own, pair.leads, config, _k)
+        ssh, unc, flag = _pooled_ssh(arrs["x"], own, pair.leads, config, _k,
+                                     own_first=beam is None or beam <= pair.beam)
     else:
         ssh, unc = np.empty(0), np.empty(0)
         flag = np.empty(0, dtype=np.int8)

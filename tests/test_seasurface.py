@@ -612,3 +612,50 @@ def test_pair_leads_on_synthetic_granule(granule_pair):
     got = sea_surface_blocked(tree, 7_000.0)
     for beam in ("gt1l", "gt1r"):
         xr.testing.assert_identical(got[beam].to_dataset(), paired[beam].to_dataset())
+
+
+def test_pooled_window_sums_do_not_depend_on_which_beam_asks():
+    # leads of both beams at the same x (the 2 m grid makes ties common): the merge order is
+    # fixed by beam name, so both beams get bit-identical float64 window values
+    from icefb.kernels import ssh as k
+    from icefb.seasurface import _LeadSet, _pooled_ssh
+
+    rng = np.random.default_rng(4)
+    x = np.arange(0.0, 30_000.0, 2.0)
+
+    def leads(seed):
+        r = np.random.default_rng(seed)
+        lx = np.sort(r.choice(x, 400, replace=False))
+        return _LeadSet(lx, r.normal(0.0, 0.05, lx.size), r.uniform(0.01, 0.05, lx.size),
+                        float(x[0]), float(x[-1]))
+
+    a, b = leads(1), leads(2)
+    shared = rng.choice(a.x.size, 100, replace=False)  # 100 ties at equal x
+    b = _LeadSet(np.sort(np.concatenate([b.x[:300], a.x[shared]])),
+                 np.concatenate([b.h[:300], rng.normal(0.0, 0.05, 100)]),
+                 np.concatenate([b.err[:300], rng.uniform(0.01, 0.05, 100)]),
+                 b.x_first, b.x_last)
+    cfg = SSHConfig()
+    ssh_a, unc_a, _ = _pooled_ssh(x, a, b, cfg, k, own_first=True)
+    ssh_b, unc_b, _ = _pooled_ssh(x, b, a, cfg, k, own_first=False)
+    np.testing.assert_array_equal(ssh_a, ssh_b)
+    np.testing.assert_array_equal(unc_a, unc_b)
+
+
+def test_pair_only_flag_needs_both_windows_without_own_leads():
+    # own leads below 9.9 km, partner leads from 10 km on; 10 km windows every 5 km, centres
+    # at 5, 10, 15, 20 km: [0, 10) own only, [5, 15) both, [10, 20) and beyond partner only.
+    # Between the centres at 10 and 15 km the [5, 15) window used this beam's leads: 4, not 5
+    from icefb.kernels import ssh as k
+    from icefb.seasurface import _LeadSet, _pooled_ssh
+
+    x = np.arange(0.0, 40_000.0, 2.0)
+    own_x = np.arange(100.0, 9_900.0, 50.0)
+    par_x = np.arange(10_000.0, 39_000.0, 50.0)
+    own = _LeadSet(own_x, np.zeros(own_x.size), np.full(own_x.size, 0.02), 0.0, x[-1])
+    par = _LeadSet(par_x, np.zeros(par_x.size), np.full(par_x.size, 0.02), 0.0, x[-1])
+    cfg = SSHConfig(window=10_000.0, stride=5_000.0)
+    _, _, flag = _pooled_ssh(x, own, par, cfg, k)
+    assert np.all(flag[(x > 5_500.0) & (x < 9_500.0)] == 4)   # own only | both
+    assert np.all(flag[(x > 10_500.0) & (x < 14_500.0)] == 4)  # both | partner only
+    assert np.all(flag[(x > 15_500.0) & (x < 19_500.0)] == 5)  # partner only | partner only
