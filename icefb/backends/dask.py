@@ -41,7 +41,9 @@ class DaskBackend(Backend):
         128 KiB, so every large numpy array is a fresh mapping that page-faults on first
         touch; that made an auto-labeling unit 20 % slower in a worker than in a plain process
         and, with two workers on two cores, turned the page zeroing into contention
-        (docs/scaling.md). The price is a higher resident size after a peak.
+        (docs/scaling.md). The price is a higher resident size after a peak. With
+        ``trim_memory=True`` distributed also sets the variable in this process's own
+        environment, so local clusters started later by the same process inherit it.
     profile : bool
         Keep the workers' statistical profiler (the dashboard's "Profile" page). Default
         False for a local cluster: it samples the running task's Python stack every 10 ms,
@@ -99,13 +101,18 @@ class DaskBackend(Backend):
             # distributed logs every start-up step at INFO: keep a user's terminal readable
             if not log.isEnabledFor(logging.DEBUG):
                 logging.getLogger("distributed").setLevel(logging.WARNING)
-            extra = {}
+            extra: dict[str, Any] = {}
             if processes:
                 # numba's parallel kernels (classifier inference) use as many threads as the
                 # worker has, not every core of the machine
                 extra["env"] = {"NUMBA_NUM_THREADS": str(threads_per_worker)}
-            # read by the nannies when the cluster starts (and handed to their workers);
-            # None removes the variable from what they set before spawning a worker
+                # the nannies keep this configuration for their workers, restarts included
+                # (a deep-merged copy: they shallow-merge it over the global one)
+                extra["config"] = dask.config.merge(
+                    dask.config.config,
+                    {"distributed": {"worker": {"profile": {"enabled": profile}}}})
+            # read while the cluster starts: None removes the variable from what the nannies
+            # set before spawning a worker (kept for restarts); threads read the profile flag
             settings: dict[str, Any] = {"distributed.worker.profile.enabled": profile}
             if not trim_memory:
                 settings["distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"] = None

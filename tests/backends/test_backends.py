@@ -50,6 +50,21 @@ def test_local_workers_environment(dask_backend):
     assert got == [{"MALLOC_TRIM_THRESHOLD_": inherited, "NUMBA_NUM_THREADS": "1"}] * 2
     prof = "distributed.worker.profile.enabled"
     assert dask_backend.map(worker_dask_config, UNITS[:2], prof) == [False, False]
-    with get_backend("dask", n_workers=1, progress=False, trim_memory=True, profile=True) as be:
-        assert be.map(worker_environ, UNITS[:1], ENV)[0]["MALLOC_TRIM_THRESHOLD_"] == "65536"
-        assert be.map(worker_dask_config, UNITS[:1], prof) == [True]
+    with get_backend("dask", n_workers=1, progress=False) as be:
+        be.client.restart()  # a restarted worker (memory-limit kill, client.restart) keeps them
+        assert be.map(worker_environ, UNITS[:1], ENV)[0]["MALLOC_TRIM_THRESHOLD_"] == inherited
+        assert be.map(worker_dask_config, UNITS[:1], prof) == [False]
+    # last: distributed's nannies also set the variable in this process's own environment
+    try:
+        with get_backend("dask", n_workers=1, progress=False, trim_memory=True,
+                         profile=True) as be:
+            assert be.map(worker_environ, UNITS[:1], ENV)[0]["MALLOC_TRIM_THRESHOLD_"] == "65536"
+            assert be.map(worker_dask_config, UNITS[:1], prof) == [True]
+            be.client.restart()
+            assert be.map(worker_environ, UNITS[:1], ENV)[0]["MALLOC_TRIM_THRESHOLD_"] == "65536"
+            assert be.map(worker_dask_config, UNITS[:1], prof) == [True]
+    finally:  # later clusters of this test session start as a user's would
+        if inherited is None:
+            os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+        else:
+            os.environ["MALLOC_TRIM_THRESHOLD_"] = inherited
