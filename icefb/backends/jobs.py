@@ -477,7 +477,9 @@ def freeboard_unit(unit: WorkUnit | LoadedUnit, config: JobConfig | None = None)
     xarray.Dataset
         The segments with centres in the block's core (the whole beam without a block), with
         ``ssh``, ``ssh_uncertainty``, ``ssh_flag``, ``freeboard``, ``freeboard_uncertainty``:
-        the same values as the unblocked ``icefb.freeboard(icefb.sea_surface(...))``.
+        the same values as the unblocked ``icefb.freeboard(icefb.sea_surface(...))`` of this
+        beam alone. The unit holds one beam, so ``config.ssh.pair_leads`` does not apply here
+        (the pipeline, ``icefb.run``, pools the leads of beam pairs).
 
     Raises
     ------

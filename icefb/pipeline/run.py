@@ -16,6 +16,7 @@ from icefb.errors import ConfigError, MissingBeamError
 from icefb.pipeline import product as _product
 from icefb.pipeline.config import BackendName, RunConfig
 from icefb.pipeline.units import pair_units, process_and_write
+from icefb.seasurface import pair_beam_name
 
 log = logging.getLogger(__name__)
 
@@ -169,14 +170,23 @@ def run(
     digest = config.digest()
 
     units: list[tuple[WorkUnit, str]] = []
+    # pair partners of requested beams that were not requested themselves: read for their
+    # leads only (a beam's sea surface must not depend on which beams were asked for)
+    partners: list[tuple[WorkUnit, str]] = []
     scene_ids: list[str] = []
     for g in paths:
         scene = _pair_scene(g, scenes, config)
         if scene:
             scene_ids.append(Path(scene).name)
-        for beam in _granule_beams(g, config.beams):
+        wanted = _granule_beams(g, config.beams)
+        present = _granule_beams(g, None) if config.beams and config.ssh.pair_leads else wanted
+        for beam in present:
             group = beam if len(paths) == 1 else f"{Path(g).stem}/{beam}"
-            units.append((WorkUnit(g, beam, scene=scene), group))
+            item = (WorkUnit(g, beam, scene=scene), group)
+            if beam in wanted:
+                units.append(item)
+            elif pair_beam_name(beam) in wanted:
+                partners.append(item)
 
     provenance = {
         "title": "icefb 2 m along-track sea-ice surface type, sea surface height and freeboard",
@@ -195,8 +205,9 @@ def run(
     skipped = [g for _, g in units if g in done]
     # the two beams of a pair run together (their sea surface shares leads); a pair with one
     # beam complete is processed again for the other's leads but written only where missing
-    work = [grp for grp in pair_units(units, config.ssh.pair_leads)
-            if any(g not in done for _, g in grp)]
+    helpers = {g for _, g in partners}
+    work = [grp for grp in pair_units(units + partners, config.ssh.pair_leads)
+            if any(g not in done and g not in helpers for _, g in grp)]
     result = RunResult(product=store, skipped=skipped)
     if work:
         own = not isinstance(backend, Backend)
@@ -206,7 +217,8 @@ def run(
             else backend
         )
         items = [(tuple(u for u, _ in grp), "+".join(g for _, g in grp),
-                  tuple(g for _, g in grp), tuple(g not in done for _, g in grp))
+                  tuple(g for _, g in grp),
+                  tuple(g not in done and g not in helpers for _, g in grp))
                  for grp in work]
         try:
             per_unit = be.map(_unit_task, items, config, str(store), digest)

@@ -294,4 +294,11 @@ def process_and_write(
         times["write"] = time.perf_counter() - t0
         out.append({"group": g, "granule": u.granule, "beam": u.beam,
                     **beam_summary(seg, times)})
-    return out[0] if single else out
+    if single:
+        if not out:
+            from icefb.errors import ConfigError
+
+            raise ConfigError("process_and_write of one beam with write=[False] writes nothing",
+                              beam=units[0].beam, expected="write=None or [True]")
+        return out[0]
+    return out

@@ -164,6 +164,21 @@ def test_pair_beams_share_their_leads(lead_poor_pair):
     assert rmse(left, "gt1l") <= rmse(alone["gt1l"], "gt1l") + 0.003
 
 
+def test_beam_subset_still_pools_with_its_partner(lead_poor_pair, tmp_path):
+    # asking for the weak beam alone: its partner is read for its leads, not written, and the
+    # weak beam's sea surface is the one of the full run
+    granule, paired, _ = lead_poor_pair
+    out = tmp_path / "weak.zarr"
+    res = run(granule, out, config=RunConfig(beams=("gt1r",)), backend="serial",
+              progress=False)
+    assert [b["group"] for b in res.beams] == ["gt1r"]
+    got = _beams(out)
+    assert sorted(got) == ["gt1r"]
+    np.testing.assert_array_equal(got["gt1r"]["ssh"].values, paired["gt1r"]["ssh"].values)
+    np.testing.assert_array_equal(got["gt1r"]["ssh_flag"].values,
+                                  paired["gt1r"]["ssh_flag"].values)
+
+
 def test_refuses_to_write_into_a_non_product(small_world, tmp_path):
     granule, _ = small_world
     other = tmp_path / "precious"
