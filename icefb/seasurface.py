@@ -898,6 +898,8 @@ def plan_blocks(
     x_range: tuple[float, float] | xr.Dataset,
     block_length_m: float,
     config: SSHConfig | None = None,
+    *,
+    beam: str | None = None,
 ) -> list[SSHBlock]:
     """Cut a beam into along-track blocks with halos.
 
@@ -918,6 +920,9 @@ def plan_blocks(
     ------
     icefb.errors.ConfigError
         If ``block_length_m`` is not positive.
+    icefb.errors.InvalidGranuleError
+        If the first or last ``x_atc`` is not finite (or they are out of order); ``beam``
+        names the beam in the message.
 
     Examples
     --------
@@ -933,6 +938,11 @@ def plan_blocks(
             return []
         x_range = (float(x[0]), float(x[-1]))
     x0, x1 = x_range
+    if not (math.isfinite(x0) and math.isfinite(x1) and x0 <= x1):
+        raise InvalidGranuleError(
+            "segment x_atc must be finite and increasing to cut blocks", beam=beam,
+            got=(x0, x1), expected="x_atc of the regular 2 m grid (icefb.resample)",
+        )
     halo = halo_length(config)
     first = int(math.floor(x0 / block_length_m))
     last = int(math.floor(x1 / block_length_m))
@@ -1079,7 +1089,7 @@ def sea_surface_blocked(
                                      with_freeboard=with_freeboard, beam=beam,
                                      partner=partner, partner_beam=partner_beam)
         parts = []
-        for blk in plan_blocks(ds, block_length_m, config):
+        for blk in plan_blocks(ds, block_length_m, config, beam=beam):
             ext = select_x(ds, *blk.extent)
             p_ext = None if partner is None else select_x(partner, *blk.extent)
             parts.append(

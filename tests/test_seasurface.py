@@ -274,6 +274,17 @@ def test_unsorted_x_rejected(world):
         sea_surface(ds.isel(segment=slice(None, None, -1)))
 
 
+def test_blocked_run_rejects_non_finite_x_with_the_beam(world):
+    # the blocked path says what the unblocked one says, not a bare ValueError
+    ds, _ = world
+    x = ds["x_atc"].values.copy()
+    x[-1] = np.nan
+    bad = ds.assign(x_atc=("segment", x, ds["x_atc"].attrs))
+    tree = xr.DataTree.from_dict({"gt1l": bad})
+    with pytest.raises(InvalidGranuleError, match=r"gt1l.*x_atc"):
+        sea_surface_blocked(tree, 5_000.0)
+
+
 def test_empty_beam():
     ds = _flat_scene().isel(segment=slice(0, 0))
     out = sea_surface(ds)
