@@ -22,6 +22,7 @@ import xarray as xr
 from relhelpers import BEAMS, Inputs, assert_same_product, product_beam, run_config
 
 from icefb import errors
+from icefb.seasurface import pair_beam_name
 
 
 def _beam_states(store: Path) -> dict[str, int | None]:
@@ -183,8 +184,9 @@ _SPARK_SCRIPT = textwrap.dedent(
 @pytest.mark.slow
 @pytest.mark.spark
 def test_spark_task_failure_is_retried(inputs: Inputs, tmp_path: Path) -> None:
-    """Every unit fails on its first attempt (a marker file decides); Spark retries it
-    (``local[2,4]``: up to 4 attempts per task) and the product equals the clean run."""
+    """Every unit (a beam and its pair partner) fails on its first attempt (a marker file
+    decides); Spark retries it (``local[2,4]``: up to 4 attempts per task) and the product
+    equals the clean run."""
     out = tmp_path / "p.zarr"
     markers = tmp_path / "markers"
     markers.mkdir()
@@ -196,5 +198,8 @@ def test_spark_task_failure_is_retried(inputs: Inputs, tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=480,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert sorted(p.name for p in markers.iterdir()) == sorted(BEAMS)
+    # one marker per run unit: each requested beam with its pair partner (read for its
+    # leads, not written)
+    assert sorted(p.name for p in markers.iterdir()) == sorted(
+        f"{b}+{pair_beam_name(b)}" for b in BEAMS)
     assert_same_product(out, inputs.product)
