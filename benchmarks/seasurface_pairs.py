@@ -1,0 +1,97 @@
+"""SSH and thick-ice freeboard against the synthetic truth, per beam, with and without pooling
+the leads of beam pairs (the "Beam pairs" table of docs/seasurface.md).
+
+Usage (from the repository root)::
+
+    .venv/bin/python benchmarks/seasurface_pairs.py [--seeds 3 7] [--km 30]
+
+Granules: ``icefb.synth.make_granule(seed, length_km)``, six beams, resampled to 2 m, surface
+type from the truth sidecar; ``freeboard(sea_surface(tree, cfg), cfg)`` on the tree of the six
+beams with ``pair_leads`` False ("alone") and True ("paired"). Prints a Markdown table (cm).
+Not an asv benchmark (no ``time_*`` names): a script the docs cite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+BEAMS = ("gt1l", "gt1r", "gt2l", "gt2r", "gt3l", "gt3r")
+
+
+def world(seed: int, km: float, folder: Path) -> dict[str, tuple[xr.Dataset, xr.Dataset]]:
+    """Per beam: (segments with the true surface_type, truth) on their common segments."""
+    from icefb.io.atl03 import open_atl03
+    from icefb.segments import resample
+    from icefb.synth import make_granule, read_truth
+
+    path = make_granule(folder / f"g{seed}.h5", seed=seed, length_km=km)
+    tree = resample(open_atl03(path))
+    out = {}
+    for b in BEAMS:
+        seg = tree[b].to_dataset().load()
+        _, truth = read_truth(path, b)
+        common = np.intersect1d(seg.segment.values, truth.segment.values)
+        seg, truth = seg.sel(segment=common), truth.sel(segment=common)
+        out[b] = (seg.assign(surface_type=truth.surface_type), truth)
+    return out
+
+
+def _cm_rms(a: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(a**2)) * 100)
+
+
+def main() -> None:
+    from icefb.freeboard import freeboard
+    from icefb.seasurface import SSHConfig, _beam_lead_set, sea_surface
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[3, 7])
+    ap.add_argument("--km", type=float, default=30.0)
+    args = ap.parse_args()
+    acc: dict[tuple[str, bool], tuple[list, list]] = {}
+    print("| seed | beam | leads | SSH RMSE alone | SSH RMSE paired | SSH bias alone / paired "
+          "| flags paired (0/4/5/1-2) | freeboard alone | freeboard paired |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in args.seeds:
+            d = world(seed, args.km, Path(tmp))
+            tree = xr.DataTree.from_dict({b: seg for b, (seg, _) in d.items()})
+            res = {p: freeboard(sea_surface(tree, SSHConfig(pair_leads=p)),
+                                SSHConfig(pair_leads=p)) for p in (False, True)}
+            for b, (seg, truth) in d.items():
+                kind = "strong" if b.endswith("l") else "weak"
+                n_leads = _beam_lead_set(seg, SSHConfig(), b).x.size
+                thick = (truth.surface_type.values == 0) & (seg.n_photons.values >= 5)
+                vals = {}
+                for p in (False, True):
+                    out = res[p][b].to_dataset()
+                    e = out.ssh.values.astype(float) - truth.ssh.values
+                    fe = out.freeboard.values[thick].astype(float) - truth.freeboard.values[thick]
+                    vals[p] = (e, fe, out.ssh_flag.values)
+                    acc.setdefault((kind, p), ([], []))
+                    acc[(kind, p)][0].append(e)
+                    acc[(kind, p)][1].append(fe)
+                f = vals[True][2]
+                flags = "/".join(f"{100 * m:.0f}" for m in ((f == 0).mean(), (f == 4).mean(),
+                                                           (f == 5).mean(),
+                                                           np.isin(f, (1, 2)).mean()))
+                (e0, f0, _), (e1, f1, _) = vals[False], vals[True]
+                print(f"| {seed} | {b} {kind} | {n_leads} | {_cm_rms(e0):.2f} | {_cm_rms(e1):.2f} "
+                      f"| {100 * np.nanmean(e0):+.2f} / {100 * np.nanmean(e1):+.2f} | {flags} "
+                      f"| {100 * f0.mean():+.2f} / {_cm_rms(f0):.2f} "
+                      f"| {100 * f1.mean():+.2f} / {_cm_rms(f1):.2f} |")
+    for kind in ("strong", "weak"):
+        (e0, f0), (e1, f1) = ([np.concatenate(v) for v in acc[(kind, p)]] for p in (False, True))
+        print(f"| pooled | {kind} | | {_cm_rms(e0):.2f} | {_cm_rms(e1):.2f} "
+              f"| {100 * e0.mean():+.2f} / {100 * e1.mean():+.2f} | "
+              f"| {100 * f0.mean():+.2f} / {_cm_rms(f0):.2f} "
+              f"| {100 * f1.mean():+.2f} / {_cm_rms(f1):.2f} |")
+
+
+if __name__ == "__main__":
+    main()
