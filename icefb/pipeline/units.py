@@ -14,7 +14,7 @@ import functools
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
@@ -22,6 +22,9 @@ import xarray as xr
 from icefb.backends import WorkUnit
 from icefb.constants import SurfaceType
 from icefb.pipeline.config import RunConfig
+
+if TYPE_CHECKING:
+    from icefb.seasurface import SSHConfig
 
 
 @functools.lru_cache(maxsize=4)
@@ -125,7 +128,7 @@ def _classified_beam(unit: WorkUnit, config: RunConfig) -> tuple[xr.Dataset, dic
     return seg, times
 
 
-def ssh_config(config: RunConfig) -> Any:
+def ssh_config(config: RunConfig) -> SSHConfig:
     """The run's :class:`~icefb.seasurface.SSHConfig`, reading ``config.surface_source``."""
     ssh_cfg = config.ssh
     if config.surface_source == "s2_label":
