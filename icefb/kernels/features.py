@@ -24,6 +24,7 @@ __all__ = [
     "rolling_percentile_numpy",
     "rolling_percentile_strided",
     "rolling_percentile_strided_numpy",
+    "rolling_percentiles_strided",
     "rolling_std",
     "rolling_std_numpy",
     "rolling_valid_fraction",
@@ -121,10 +122,11 @@ _EVAL_CHUNK = 64
 
 
 @numba.njit(nogil=True, cache=True)
-def _select(buf, m, k):
-    # in-place quickselect (Hoare partition, median-of-three pivot) on buf[:m]: afterwards
-    # buf[k] is the k-th smallest and buf[k+1:m] holds no smaller value
-    left = 0
+def _select(buf, first, m, k):
+    # in-place quickselect (Hoare partition, median-of-three pivot) on buf[first:m], for
+    # first <= k < m: afterwards buf[k] is the k-th smallest of buf[:m] (given buf[:first]
+    # holds no larger value than buf[first:m]) and buf[k+1:m] holds no smaller value
+    left = first
     right = m - 1
     while right > left:
         mid = (left + right) // 2
@@ -156,8 +158,10 @@ def _select(buf, m, k):
 
 
 @numba.njit(nogil=True, cache=True)
-def _percentile_at(values, lo_i, hi_i, q, min_count, buf):
-    # percentile q of the finite values[lo_i:hi_i] (numpy "linear"), NaN below min_count
+def _percentiles_at(values, lo_i, hi_i, qs, min_count, buf, out, i):
+    # percentiles qs (ascending, 0-100) of the finite values[lo_i:hi_i] (numpy "linear") into
+    # out[:, i]; left NaN below min_count. One copy of the window serves every q: each
+    # selection only searches right of the previous order statistic.
     m = 0
     for j in range(lo_i, hi_i):
         v = values[j]
@@ -165,22 +169,105 @@ def _percentile_at(values, lo_i, hi_i, q, min_count, buf):
             buf[m] = v
             m += 1
     if m < min_count or m == 0:
-        return np.nan
-    pos = q / 100.0 * (m - 1)
-    lo = int(np.floor(pos))
-    hi = min(lo + 1, m - 1)
-    a = _select(buf, m, lo)
-    b = a
-    if hi > lo:  # the next order statistic: the smallest value right of the k-th
-        b = buf[hi]
-        for j in range(hi + 1, m):
-            if buf[j] < b:
-                b = buf[j]
-    return a + (b - a) * (pos - lo)
+        return
+    first = 0
+    prev = -1
+    a = np.nan
+    for t in range(qs.shape[0]):
+        pos = qs[t] / 100.0 * (m - 1)
+        lo = int(np.floor(pos))
+        hi = min(lo + 1, m - 1)
+        if lo != prev:
+            a = _select(buf, first, m, lo)
+            first = lo + 1
+            prev = lo
+        b = a
+        if hi > lo:  # the next order statistic: the smallest value right of the k-th
+            b = buf[hi]
+            for j in range(hi + 1, m):
+                if buf[j] < b:
+                    b = buf[j]
+        out[t, i] = a + (b - a) * (pos - lo)
 
 
 @numba.njit(nogil=True, cache=True, parallel=True)
-def rolling_percentile_strided(values, key, half_window, q, min_count, step):
+def _rolling_percentiles_strided(values, key, half_window, qs, min_count, step):
+    # (len(qs), n) rolling percentiles for ascending qs; see rolling_percentiles_strided
+    n = values.shape[0]
+    nq = qs.shape[0]
+    out = np.full((nq, n), np.nan)
+    if n == 0:
+        return out
+    step = max(1, step)
+    ev = np.empty(n, np.int64)
+    m = 0
+    for i in range(n):
+        if i == 0 or i == n - 1 or key[i] % step == 0:
+            ev[m] = i
+            m += 1
+    w = min(n, 2 * half_window + 1)
+    nchunk = (m + _EVAL_CHUNK - 1) // _EVAL_CHUNK
+    for c in numba.prange(nchunk):
+        buf = np.empty(w)
+        for k in range(c * _EVAL_CHUNK, min(m, (c + 1) * _EVAL_CHUNK)):
+            i = ev[k]
+            _percentiles_at(values, max(0, i - half_window), min(n, i + half_window + 1), qs,
+                            min_count, buf, out, i)
+    for c in numba.prange(nchunk):
+        for k in range(c * _EVAL_CHUNK + 1, min(m, (c + 1) * _EVAL_CHUNK + 1)):
+            prev = ev[k - 1]
+            i = ev[k]
+            d = i - prev
+            if d > 1:
+                for t in range(nq):
+                    a = out[t, prev]
+                    b = out[t, i]
+                    if np.isfinite(a) and np.isfinite(b):
+                        for j in range(prev + 1, i):
+                            out[t, j] = a + (b - a) * ((j - prev) / d)
+    return out
+
+
+def rolling_percentiles_strided(values, key, half_window: int, qs, min_count: int,
+                                step: int) -> np.ndarray:
+    """Several rolling percentiles of one array at once (see :func:`rolling_percentile_strided`).
+
+    The window's finite values are gathered once per evaluation bin and every percentile is
+    selected from that copy, each selection searching only right of the previous order
+    statistic: three percentiles cost little more than one. Values are exactly those of
+    :func:`rolling_percentile_strided` for each ``q``.
+
+    Parameters
+    ----------
+    values, key, half_window, min_count, step
+        As :func:`rolling_percentile_strided`.
+    qs : sequence of float
+        Percentiles, 0-100, in any order.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 array of shape ``(len(qs), n)``, row ``t`` for ``qs[t]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.arange(10.0)
+    >>> rolling_percentiles_strided(x, np.arange(10), 2, [50.0, 0.0], 1, 1)[:, 4].tolist()
+    [4.0, 2.0]
+    """
+    q = np.asarray(qs, dtype=np.float64).reshape(-1)
+    order = np.argsort(q, kind="stable")
+    res = _rolling_percentiles_strided(np.asarray(values, dtype=np.float64),
+                                       np.asarray(key, dtype=np.int64), int(half_window),
+                                       q[order], int(min_count), int(step))
+    out = np.empty_like(res)
+    out[order] = res
+    return out
+
+
+def rolling_percentile_strided(values, key, half_window: int, q: float, min_count: int,
+                               step: int) -> np.ndarray:
     """Rolling percentile evaluated every ``step`` bins and linearly interpolated in between.
 
     The exact percentile of the finite values in ``[i-h, i+h]`` (as
@@ -212,36 +299,7 @@ def rolling_percentile_strided(values, key, half_window, q, min_count, step):
     numpy.ndarray
         float64 array of the same length.
     """
-    n = values.shape[0]
-    out = np.full(n, np.nan)
-    if n == 0:
-        return out
-    step = max(1, step)
-    ev = np.empty(n, np.int64)
-    m = 0
-    for i in range(n):
-        if i == 0 or i == n - 1 or key[i] % step == 0:
-            ev[m] = i
-            m += 1
-    w = min(n, 2 * half_window + 1)
-    nchunk = (m + _EVAL_CHUNK - 1) // _EVAL_CHUNK
-    for c in numba.prange(nchunk):
-        buf = np.empty(w)
-        for k in range(c * _EVAL_CHUNK, min(m, (c + 1) * _EVAL_CHUNK)):
-            i = ev[k]
-            out[i] = _percentile_at(values, max(0, i - half_window),
-                                    min(n, i + half_window + 1), q, min_count, buf)
-    for c in numba.prange(nchunk):
-        for k in range(c * _EVAL_CHUNK + 1, min(m, (c + 1) * _EVAL_CHUNK + 1)):
-            prev = ev[k - 1]
-            i = ev[k]
-            d = i - prev
-            a = out[prev]
-            b = out[i]
-            if d > 1 and np.isfinite(a) and np.isfinite(b):
-                for j in range(prev + 1, i):
-                    out[j] = a + (b - a) * ((j - prev) / d)
-    return out
+    return rolling_percentiles_strided(values, key, half_window, [q], min_count, step)[0]
 
 
 def rolling_percentile_strided_numpy(values, key, half_window, q, min_count, step):

@@ -27,7 +27,7 @@ import xarray as xr
 from icefb.errors import ConfigError, MissingVariableError, ModelMismatchError
 from icefb.kernels.features import (
     rolling_mean,
-    rolling_percentile_strided,
+    rolling_percentiles_strided,
     rolling_std,
     rolling_valid_fraction,
 )
@@ -44,7 +44,9 @@ __all__ = [
 #: Bumped whenever the meaning of a feature changes; stored in every model file.
 #: 2: references evaluated every 1/8 half-window and interpolated; 10 km references
 #: (``h_rel_long``, ``pcnt_rel_long``), ``h_rel_mid`` (2 km), local photon rate.
-FEATURE_VERSION = 2
+#: 3: the floes' level (``h_ice_mid``, ``h_ice_long``: rolling medians over 2 and 10 km) and the
+#: deepest level (``h_floor_long``: 1st percentile over 10 km).
+FEATURE_VERSION = 3
 
 #: Rolling-percentile references are evaluated every ``half_window // REF_STRIDE_DIVISOR``
 #: bins (anchored on the global segment index) and interpolated in between.
@@ -84,6 +86,15 @@ class FeatureConfig:
     ref_percentile : float
         Percentile (0-100) of ``h_cor_mean`` in the window used as the reference: a low
         percentile tracks the lowest surfaces (water, thin ice) without needing a label.
+    floor_percentile : float
+        Percentile (0-100) over ``long_ref_window`` of the deepest level (feature
+        ``h_floor_long``): a lead that covers 1-5 % of 10 km of track sets it where the 5th
+        percentile still sits on the lowest floes.
+    ice_percentile : float
+        Percentile (0-100) of ``h_cor_mean`` over ``mid_ref_window`` and ``long_ref_window``
+        taken as the level of the surrounding ice (features ``h_ice_mid``, ``h_ice_long``):
+        thick ice covers most of a sea-ice track, so the median follows the floes, also inside
+        leads too wide for the low percentile to find ice on both sides.
     rough_window : float
         Length (m) of the window of the local height roughness and coverage features.
     min_count : int
@@ -103,6 +114,8 @@ class FeatureConfig:
     mid_ref_window: float = 2000.0
     long_ref_window: float = 10000.0
     ref_percentile: float = 5.0
+    floor_percentile: float = 1.0
+    ice_percentile: float = 50.0
     rough_window: float = 40.0
     min_count: int = 5
     half_width: int = 2
@@ -119,9 +132,10 @@ class FeatureConfig:
                     "no window may be longer than long_ref_window", variable=name,
                     got=getattr(self, name), expected=f"<= {self.long_ref_window} m",
                 )
-        if not 0.0 <= self.ref_percentile <= 100.0:
-            raise ConfigError("percentile out of range", variable="ref_percentile",
-                              got=self.ref_percentile, expected="0..100")
+        for name in ("ref_percentile", "floor_percentile", "ice_percentile"):
+            if not 0.0 <= getattr(self, name) <= 100.0:
+                raise ConfigError("percentile out of range", variable=name,
+                                  got=getattr(self, name), expected="0..100")
         if self.half_width < 0 or self.min_count < 1:
             raise ConfigError("half_width must be >= 0 and min_count >= 1",
                               got=(self.half_width, self.min_count))
@@ -133,6 +147,9 @@ class FeatureConfig:
             "h_rel",
             "h_rel_mid",
             "h_rel_long",
+            "h_floor_long",
+            "h_ice_mid",
+            "h_ice_long",
             "h_med_rel",
             "h_std",
             "h_range",
@@ -229,28 +246,33 @@ def compute_features(segments: xr.Dataset, config: FeatureConfig | None = None) 
     else:
         key = np.arange(h.size, dtype=np.int64)
 
-    def ref(x: np.ndarray, length: float, q: float) -> np.ndarray:
+    def ref(x: np.ndarray, length: float, *qs: float) -> np.ndarray:
+        # one row per percentile, all from one pass over the windows
         hw = _window_bins(length, window)
-        return rolling_percentile_strided(x, key, hw, q, cfg.min_count,
-                                          max(1, hw // REF_STRIDE_DIVISOR))
+        return rolling_percentiles_strided(x, key, hw, qs, cfg.min_count,
+                                           max(1, hw // REF_STRIDE_DIVISOR))
 
-    ref_s = ref(h, cfg.ref_window, cfg.ref_percentile)
-    ref_m = ref(h, cfg.mid_ref_window, cfg.ref_percentile)
-    ref_l = ref(h, cfg.long_ref_window, cfg.ref_percentile)
+    (ref_s,) = ref(h, cfg.ref_window, cfg.ref_percentile)
+    ref_m, ice_m = ref(h, cfg.mid_ref_window, cfg.ref_percentile, cfg.ice_percentile)
+    ref_l, floor_l, ice_l = ref(h, cfg.long_ref_window, cfg.ref_percentile,
+                                cfg.floor_percentile, cfg.ice_percentile)
     rough_h = _window_bins(cfg.rough_window, window)
     pcnt = np.nan_to_num(arr("pcnt"), nan=0.0)
     pcnth = np.nan_to_num(arr("pcnth"), nan=0.0)
     # brightness relative to the beam's own bright-surface level (strong/weak, atmosphere):
     # locally (90th percentile over mid_ref_window) and over the long window (75th
     # percentile of the non-empty bins: thick snow-covered ice, even beside wide leads)
-    pcnt_ref = ref(pcnt, cfg.mid_ref_window, 90.0)
-    pcnt_ref_l = ref(np.where(valid, pcnt, np.nan), cfg.long_ref_window, 75.0)
+    (pcnt_ref,) = ref(pcnt, cfg.mid_ref_window, 90.0)
+    (pcnt_ref_l,) = ref(np.where(valid, pcnt, np.nan), cfg.long_ref_window, 75.0)
     pcnt_local = rolling_mean(pcnt, rough_h, 1)  # empty bins count as 0 photons
     with np.errstate(invalid="ignore", divide="ignore"):
         cols = {
             "h_rel": h - ref_s,
             "h_rel_mid": h - ref_m,
             "h_rel_long": h - ref_l,
+            "h_floor_long": h - floor_l,
+            "h_ice_mid": h - ice_m,
+            "h_ice_long": h - ice_l,
             "h_med_rel": hmed - ref_s,
             "h_std": np.where(valid, arr("h_std"), np.nan),
             "h_range": np.where(valid, arr("h_max") - arr("h_min"), np.nan),

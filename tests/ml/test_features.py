@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from icefb.constants import SurfaceType
 from icefb.errors import ConfigError, MissingVariableError
@@ -115,3 +116,54 @@ def test_explicit_split_and_no_training_track(toy_tracks):
     assert dm.val_keys == [keys[0]]
     with pytest.raises(ConfigError, match="no \\(granule, beam\\) track left"):
         SegmentDataModule(toy_tracks, val_keys=keys).setup()
+
+
+def _flat_track(h: np.ndarray) -> xr.Dataset:
+    """A beam of 2 m segments with heights ``h`` and uniform photon statistics."""
+    n = h.size
+    ones = np.ones(n)
+    return xr.Dataset(
+        {
+            "h_cor_mean": ("segment", h), "h_cor_median": ("segment", h),
+            "h_std": ("segment", 0.02 * ones), "h_min": ("segment", h - 0.03),
+            "h_max": ("segment", h + 0.03), "n_photons": ("segment", np.full(n, 6)),
+            "n_high": ("segment", np.full(n, 5)), "pcnt": ("segment", 2.0 * ones),
+            "pcnth": ("segment", 1.7 * ones), "bcnt": ("segment", 10.0 * ones),
+            "brate": ("segment", 1e6 * ones),
+        },
+        coords={"segment": np.arange(n)}, attrs={"beam": "gt1l", "window": 2.0},
+    )
+
+
+def test_ice_level_sees_thin_ice_inside_a_lead_wider_than_the_low_references():
+    # 12 km of floes at 0.40 m with a 3 km refrozen lead at 0.05 m in the middle: at the lead's
+    # centre the 400 m and 2 km low percentiles sit on the thin ice itself (h_rel ~ 0, like the
+    # lowest floes), while the median over 10 km is the floes' level
+    rng = np.random.default_rng(1)
+    n = 6000
+    h = 0.40 + rng.normal(0.0, 0.03, n)
+    lead = slice(2250, 3750)
+    h[lead] = 0.05 + rng.normal(0.0, 0.005, 1500)
+    f = compute_features(_flat_track(h))["features"]
+    centre = 3000
+    assert abs(float(f.sel(feature="h_rel_mid")[centre])) < 0.02
+    assert float(f.sel(feature="h_ice_long")[centre]) == pytest.approx(-0.35, abs=0.03)
+    floe = float(f.sel(feature="h_ice_long")[500])
+    assert abs(floe) < 0.06
+    # the feature is a plain difference to a percentile: a constant height offset cancels
+    g = compute_features(_flat_track(h + 3.0))["features"]
+    np.testing.assert_allclose(g.sel(feature="h_ice_long"), f.sel(feature="h_ice_long"),
+                               atol=1e-5)
+
+
+def test_floor_level_finds_a_lead_the_5th_percentile_misses():
+    # 12 km of floes at 0.40 m and one 150 m lead at 0.0 m (1.25 % of the track): the 5th
+    # percentile over 10 km stays on the floes, the 1st percentile drops to the water
+    rng = np.random.default_rng(2)
+    n = 6000
+    h = 0.40 + rng.normal(0.0, 0.03, n)
+    h[3000:3075] = rng.normal(0.0, 0.01, 75)
+    f = compute_features(_flat_track(h))["features"]
+    floe = 4500  # 3 km from the lead, within the 10 km window
+    assert float(f.sel(feature="h_rel_long")[floe]) < 0.15
+    assert float(f.sel(feature="h_floor_long")[floe]) == pytest.approx(0.40, abs=0.06)

@@ -89,3 +89,31 @@ def test_strided_percentile_slice_with_halo_equals_whole():
         a = lo + (h + step if lo > 0 else 0)
         b = hi - (h + step if hi < x.size else 0)
         np.testing.assert_array_equal(part[a - lo : b - lo], whole[a:b])
+
+
+@settings(max_examples=40, deadline=None)
+@given(arrays, st.integers(0, 8), st.lists(st.floats(0, 100), min_size=1, max_size=4),
+       st.integers(1, 4), st.integers(1, 5), st.integers(0, 20))
+def test_several_percentiles_at_once_equal_one_at_a_time(x, h, qs, min_count, step, k0):
+    # one gathered window serves every q (each selection right of the previous one); the
+    # values are the same order statistics, so they equal the one-q twin exactly, in any order
+    # of qs and with repeated qs
+    key = np.arange(x.size, dtype=np.int64) + k0
+    qs = qs + qs[:1]
+    got = kf.rolling_percentiles_strided(x, key, h, qs, min_count, step)
+    assert got.shape == (len(qs), x.size)
+    for t, q in enumerate(qs):
+        want = kf.rolling_percentile_strided_numpy(x, key, h, q, min_count, step)
+        np.testing.assert_allclose(got[t], want, rtol=1e-12, atol=1e-12, equal_nan=True)
+
+
+def test_several_percentiles_many_chunks_with_ties():
+    rng = np.random.default_rng(9)
+    x = np.round(rng.normal(size=9000), 1)  # many equal values: ties at the order statistics
+    x[rng.random(x.size) < 0.25] = np.nan
+    key = np.arange(x.size, dtype=np.int64)
+    qs = [50.0, 1.0, 5.0, 5.0, 99.0]
+    got = kf.rolling_percentiles_strided(x, key, 400, qs, 5, 50)
+    for t, q in enumerate(qs):
+        np.testing.assert_array_equal(got[t], kf.rolling_percentile_strided_numpy(
+            x, key, 400, q, 5, 50))

@@ -105,14 +105,15 @@ def test_pretrained_model_on_unseen_synthetic_granule(synth_heldout):
     cm = sum(confusion_matrix(s["truth_surface_type"].values,
                               predict(s, model)["surface_type"].values) for s in synth_heldout)
     m = classification_metrics(cm)
-    # measured on this granule: accuracy 0.981, macro-F1 0.877, water recall 0.65 / precision
-    # 0.86; on held-out seeds 901/902: 0.981 / 0.849 / water recall 0.91 (see
-    # docs/classification.md); the bars below sit under those with margin for seed variation
+    # measured on this granule (feature version 3): accuracy 0.966, macro-F1 0.839, thin recall
+    # 0.97, water recall 0.71 / precision 0.75; on held-out seeds 901-905, six beams: 0.979 /
+    # 0.879 / thin recall 0.83 / water recall 0.88 (see docs/classification.md); the bars
+    # below sit under those with margin for seed variation
     assert m["accuracy"] >= 0.95
-    assert m["macro_f1"] >= 0.75
-    assert m["recall"][SurfaceType.THIN_ICE] >= 0.8
-    assert m["recall"][SurfaceType.OPEN_WATER] >= 0.5
-    assert m["precision"][SurfaceType.OPEN_WATER] >= 0.7
+    assert m["macro_f1"] >= 0.78
+    assert m["recall"][SurfaceType.THIN_ICE] >= 0.85
+    assert m["recall"][SurfaceType.OPEN_WATER] >= 0.6
+    assert m["precision"][SurfaceType.OPEN_WATER] >= 0.65
 
 
 def test_focal_loss_and_metrics_and_figure():
