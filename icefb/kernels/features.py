@@ -244,6 +244,11 @@ def rolling_percentiles_strided(values, key, half_window: int, qs, min_count: in
     qs : sequence of float
         Percentiles, 0-100, in any order.
 
+    Raises
+    ------
+    ValueError
+        A percentile outside 0-100 (or NaN).
+
     Returns
     -------
     numpy.ndarray
@@ -257,6 +262,8 @@ def rolling_percentiles_strided(values, key, half_window: int, qs, min_count: in
     [4.0, 2.0]
     """
     q = np.asarray(qs, dtype=np.float64).reshape(-1)
+    if not np.all((q >= 0.0) & (q <= 100.0)):  # also rejects NaN
+        raise ValueError(f"percentiles must lie in 0..100, got {q.tolist()}")
     order = np.argsort(q, kind="stable")
     res = _rolling_percentiles_strided(np.asarray(values, dtype=np.float64),
                                        np.asarray(key, dtype=np.int64), int(half_window),

@@ -88,8 +88,8 @@ class FeatureConfig:
         percentile tracks the lowest surfaces (water, thin ice) without needing a label.
     floor_percentile : float
         Percentile (0-100) over ``long_ref_window`` of the deepest level (feature
-        ``h_floor_long``): a lead that covers 1-5 % of 10 km of track sets it where the 5th
-        percentile still sits on the lowest floes.
+        ``h_floor_long``): a lead that covers more than 1 % of 10 km of track sets it, where
+        the 5th percentile still sits on the lowest floes up to 5 %.
     ice_percentile : float
         Percentile (0-100) of ``h_cor_mean`` over ``mid_ref_window`` and ``long_ref_window``
         taken as the level of the surrounding ice (features ``h_ice_mid``, ``h_ice_long``):

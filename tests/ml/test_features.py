@@ -147,9 +147,23 @@ def test_ice_level_sees_thin_ice_inside_a_lead_wider_than_the_low_references():
     f = compute_features(_flat_track(h))["features"]
     centre = 3000
     assert abs(float(f.sel(feature="h_rel_mid")[centre])) < 0.02
-    assert float(f.sel(feature="h_ice_long")[centre]) == pytest.approx(-0.35, abs=0.03)
+    # expected: the height minus the median of the 10 km window (clipped at the track's end);
+    # the window holds 1500 thin and 2001 floe segments, so its median is a low floe height
+    window = h[max(0, centre - 2500) : centre + 2501]
+    want = h[centre] - np.median(window)
+    assert want < -0.3
+    assert float(f.sel(feature="h_ice_long")[centre]) == pytest.approx(want, abs=0.01)
     floe = float(f.sel(feature="h_ice_long")[500])
     assert abs(floe) < 0.06
+    # a floe 100 m from the lead: its 2 km window is 45 % thin ice, so the 2 km low percentile
+    # is the thin ice (h_rel_mid ~ 0.3) and the 2 km median a floe height (h_ice_mid ~ 0)
+    edge = 2200
+    near = h[edge - 500 : edge + 501]
+    assert float(f.sel(feature="h_rel_mid")[edge]) == pytest.approx(
+        h[edge] - np.percentile(near, 5.0), abs=0.01)
+    assert float(f.sel(feature="h_ice_mid")[edge]) == pytest.approx(
+        h[edge] - np.median(near), abs=0.01)
+    assert float(f.sel(feature="h_rel_mid")[edge]) > 0.25
     # the feature is a plain difference to a percentile: a constant height offset cancels
     g = compute_features(_flat_track(h + 3.0))["features"]
     np.testing.assert_allclose(g.sel(feature="h_ice_long"), f.sel(feature="h_ice_long"),

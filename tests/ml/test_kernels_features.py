@@ -117,3 +117,12 @@ def test_several_percentiles_many_chunks_with_ties():
     for t, q in enumerate(qs):
         np.testing.assert_array_equal(got[t], kf.rolling_percentile_strided_numpy(
             x, key, 400, q, 5, 50))
+
+
+def test_several_percentiles_reject_out_of_range():
+    import pytest
+
+    x = np.arange(10.0)
+    for bad in ([101.0], [-1.0], [50.0, float("nan")]):
+        with pytest.raises(ValueError, match="0..100"):
+            kf.rolling_percentiles_strided(x, np.arange(10), 2, bad, 1, 1)
