@@ -360,8 +360,8 @@ def _select_leads(
         float(config.photon_precision),
         float(config.lead_edge_buffer),
     )
-    is_lead = _reject_high_leads(x, np.asarray(h, dtype=np.float64), is_lead, config,
-                                 np.asarray(n_photons, dtype=np.float64))
+    is_lead = _reject_high_leads(x, np.ascontiguousarray(h, dtype=np.float64), is_lead, config,
+                                 np.asarray(n_photons, dtype=np.float64), k)
     return is_lead, err
 
 
@@ -527,33 +527,30 @@ def ssh_arrays(
 
 def _reject_high_leads(
     x: np.ndarray, h: np.ndarray, is_lead: np.ndarray, config: SSHConfig,
-    n_photons: np.ndarray,
+    n_photons: np.ndarray, k: Any = None,
 ) -> np.ndarray:
     """Drop leads more than ``lead_max_above_floor`` above the local height floor.
 
-    Label-free: the floor is a low percentile of the finite heights of every segment with at
-    least ``min_photons`` photons within ``floor_radius`` of the lead, whatever its class.
+    Label-free: the floor is the ``floor_percentile`` of the finite heights of every segment
+    with at least ``min_photons`` photons within ``floor_radius`` of the lead, whatever its
+    class; a lead is dropped when at least that share of them (and at least one) lie more than
+    ``lead_max_above_floor`` below it (:func:`icefb.kernels.ssh.high_lead_mask`).
     Sparser segments are left out of the floor: their heights scatter by ~10 cm (one or two
     photons), which pulled the floor below the sea surface and rejected the leads with positive
     photon noise (a -0.9 cm SSH bias on the synthetic granule of docs/seasurface.md).
     """
     if not np.isfinite(config.lead_max_above_floor) or not is_lead.any():
         return is_lead
-    idx = np.flatnonzero(is_lead)
-    ok = np.isfinite(h) & (n_photons >= config.min_photons)
-    xf, hf = x[ok], h[ok]
-    lo = np.searchsorted(xf, x[idx] - config.floor_radius, side="left")
-    hi = np.searchsorted(xf, x[idx] + config.floor_radius, side="right")
-    keep = is_lead.copy()
-    for i, a, b in zip(idx, lo, hi, strict=True):
-        floor = np.percentile(hf[a:b], config.floor_percentile) if b > a else h[i]
-        if h[i] - floor > config.lead_max_above_floor:
-            keep[i] = False
-    return keep
+    k = _k if k is None else k
+    in_floor = np.isfinite(h) & (n_photons >= config.min_photons)
+    high = k.high_lead_mask(x, h, is_lead, in_floor, float(config.floor_radius),
+                            float(config.lead_max_above_floor), float(config.floor_percentile))
+    return is_lead & ~high
 
 
 class _NumpyKernels:
     lead_mask_and_error = staticmethod(_k.lead_mask_and_error_numpy)
+    high_lead_mask = staticmethod(_k.high_lead_mask_numpy)
     window_ssh = staticmethod(_k.window_ssh_numpy)
     fill_windows = staticmethod(_k.fill_windows_numpy)
     interp_to_segments = staticmethod(_k.interp_to_segments_numpy)

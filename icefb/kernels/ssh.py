@@ -18,6 +18,8 @@ __all__ = [
     "fill_windows_numpy",
     "freeboard_kernel",
     "freeboard_kernel_numpy",
+    "high_lead_mask",
+    "high_lead_mask_numpy",
     "interp_to_segments",
     "interp_to_segments_numpy",
     "lead_mask_and_error",
@@ -28,6 +30,7 @@ __all__ = [
     "window_ssh_numpy",
 ]
 
+_HL_BLOCK = 32  # floor segments per block minimum in high_lead_mask
 _OPEN_WATER = 2  # SurfaceType.OPEN_WATER (kernels import numpy and numba only)
 _THICK_ICE = 0
 _THIN_ICE = 1
@@ -125,6 +128,108 @@ def lead_mask_and_error_numpy(x, h, h_std, n_photons, surface, min_photons, phot
                        np.inf)
         is_lead &= (x - prev > edge_buffer) & (nxt - x > edge_buffer)
     return is_lead, err
+
+
+@njit(nogil=True, cache=True)
+def high_lead_mask(x, h, is_lead, in_floor, radius, max_above, percentile):
+    """Leads that sit high above their neighbourhood, to be dropped.
+
+    Lead ``i`` is high when at least ``percentile`` % of the floor segments (``in_floor``)
+    within ``radius`` of ``x[i]``, and at least one, lie more than ``max_above`` below it
+    (``h < h[i] - max_above``). Equivalently, the lead is more than ``max_above`` above the
+    neighbourhood's ``percentile``-th percentile (inverted-CDF definition). A count, not a
+    sort: one pass over the neighbourhood per lead.
+
+    Parameters
+    ----------
+    x : float64 array
+        Segment centres (m along track), non-decreasing.
+    h : float64 array
+        Segment heights (m).
+    is_lead : bool array
+        Candidate leads.
+    in_floor : bool array
+        Segments whose heights make up the floor (finite heights).
+    radius, max_above, percentile : float
+        Half-width of the neighbourhood (m), height margin (m), percentile (0-100).
+
+    Returns
+    -------
+    bool array
+        True for the leads to drop.
+    """
+    n = x.shape[0]
+    nf = 0
+    for i in range(n):
+        if in_floor[i]:
+            nf += 1
+    xf = np.empty(nf, dtype=np.float64)
+    hf = np.empty(nf, dtype=np.float64)
+    m = 0
+    for i in range(n):
+        if in_floor[i]:
+            xf[m] = x[i]
+            hf[m] = h[i]
+            m += 1
+    # minimum of each block of _HL_BLOCK floor segments: a block whose minimum is not below a
+    # lead's threshold holds no count, so typical (low) leads skip nearly all of their window
+    nb = (nf + _HL_BLOCK - 1) // _HL_BLOCK
+    bmin = np.full(nb, np.inf)
+    for j in range(nf):
+        b = j // _HL_BLOCK
+        if hf[j] < bmin[b]:
+            bmin[b] = hf[j]
+    high = np.zeros(n, dtype=np.bool_)
+    lo = 0
+    hi = 0
+    for i in range(n):
+        if not is_lead[i]:
+            continue
+        while lo < nf and xf[lo] < x[i] - radius:
+            lo += 1
+        if hi < lo:
+            hi = lo
+        while hi < nf and xf[hi] <= x[i] + radius:
+            hi += 1
+        t = h[i] - max_above
+        if not (t == t):  # NaN height: never high
+            continue
+        need = max(1.0, percentile * (hi - lo) / 100.0)
+        # head (up to a block boundary), whole blocks (skipped when their minimum is not below
+        # t), tail; stop as soon as the count is enough
+        c = 0
+        head = min(hi, ((lo + _HL_BLOCK - 1) // _HL_BLOCK) * _HL_BLOCK)
+        for j in range(lo, head):
+            if hf[j] < t:
+                c += 1
+        b = head // _HL_BLOCK
+        while c < need and (b + 1) * _HL_BLOCK <= hi:
+            if bmin[b] < t:
+                for j in range(b * _HL_BLOCK, (b + 1) * _HL_BLOCK):
+                    if hf[j] < t:
+                        c += 1
+            b += 1
+        if c < need:
+            for j in range(max(head, b * _HL_BLOCK), hi):
+                if hf[j] < t:
+                    c += 1
+        if c >= 1 and 100.0 * c >= percentile * (hi - lo):
+            high[i] = True
+    return high
+
+
+def high_lead_mask_numpy(x, h, is_lead, in_floor, radius, max_above, percentile):
+    """Numpy twin of :func:`high_lead_mask` (tests only)."""
+    x = np.asarray(x, dtype=np.float64)
+    h = np.asarray(h, dtype=np.float64)
+    fl = np.asarray(in_floor, dtype=bool)
+    xf, hf = x[fl], h[fl]
+    high = np.zeros(x.size, dtype=bool)
+    for i in np.flatnonzero(np.asarray(is_lead, dtype=bool)):
+        near = hf[(xf >= x[i] - radius) & (xf <= x[i] + radius)]
+        c = np.count_nonzero(near < h[i] - max_above)
+        high[i] = c >= 1 and 100.0 * c >= percentile * near.size
+    return high
 
 
 # ---------------------------------------------------------------------------------------------

@@ -165,3 +165,48 @@ def test_smooth_ice_height_weights_same_type_neighbours_by_photons():
     h0, e0 = k.smooth_ice_height(x, h, err, nph, surf, 0.0)
     np.testing.assert_array_equal(h0, h)
     np.testing.assert_array_equal(e0, err)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**31),
+    n=st.integers(0, 400),
+    radius=st.sampled_from([0.0, 3.0, 40.0, 2000.0]),
+    percentile=st.sampled_from([0.0, 1.0, 5.0, 50.0, 100.0]),
+    quantized=st.booleans(),
+)
+def test_high_lead_mask_matches_numpy_twin(seed, n, radius, percentile, quantized):
+    """Windows spanning many 32-segment blocks, ties at the threshold, NaN heights."""
+    rng = np.random.default_rng(seed)
+    x = np.sort(np.round(rng.uniform(0, 800, n)))  # whole metres: ties at the radius edges
+    h = rng.normal(0.0, 0.2, n)
+    if quantized:  # exact ties between h[j] and h[i] - max_above
+        h = np.round(h * 20) / 20
+    h[rng.random(n) < 0.1] = np.nan
+    is_lead = rng.random(n) < 0.3
+    in_floor = np.isfinite(h) & (rng.random(n) < 0.9)
+    a = k.high_lead_mask(x, h, is_lead, in_floor, radius, 0.1, percentile)
+    b = k.high_lead_mask_numpy(x, h, is_lead, in_floor, radius, 0.1, percentile)
+    np.testing.assert_array_equal(a, b)
+    assert not a[~is_lead].any()
+
+
+def test_high_lead_mask_counts_the_neighbourhood_below():
+    # 100 floor segments at 0 m, 2 m apart; lead A at +0.1 m, lead B at +0.3 m (ice called
+    # water), lead C at +0.3 m where 99 % of the neighbourhood is ice at +0.3 m
+    x = np.arange(300) * 2.0
+    h = np.zeros(300)
+    h[150:] = 0.3
+    h[200] = 0.0  # one low segment in C's neighbourhood: 1 of ~100 below, not 5 %
+    is_lead = np.zeros(300, dtype=bool)
+    h[50], h[60], h[250] = 0.1, 0.3, 0.3
+    is_lead[[50, 60, 250]] = True
+    in_floor = np.ones(300, dtype=bool)
+    high = k.high_lead_mask(x, h, is_lead, in_floor, 100.0, 0.15, 5.0)
+    np.testing.assert_array_equal(np.flatnonzero(high), [60])
+    # with the 1st percentile the single low segment is enough: C is high too
+    high1 = k.high_lead_mask(x, h, is_lead, in_floor, 100.0, 0.15, 1.0)
+    np.testing.assert_array_equal(np.flatnonzero(high1), [60, 250])
+    # no floor segment within the radius: kept
+    lonely = k.high_lead_mask(x, h, is_lead, np.zeros(300, dtype=bool), 100.0, 0.15, 1.0)
+    assert not lonely.any()
