@@ -225,10 +225,12 @@ def high_lead_mask_numpy(x, h, is_lead, in_floor, radius, max_above, percentile)
     fl = np.asarray(in_floor, dtype=bool)
     xf, hf = x[fl], h[fl]
     high = np.zeros(x.size, dtype=bool)
-    for i in np.flatnonzero(np.asarray(is_lead, dtype=bool)):
-        near = hf[(xf >= x[i] - radius) & (xf <= x[i] + radius)]
-        c = np.count_nonzero(near < h[i] - max_above)
-        high[i] = c >= 1 and 100.0 * c >= percentile * near.size
+    idx = np.flatnonzero(np.asarray(is_lead, dtype=bool))
+    lo = np.searchsorted(xf, x[idx] - radius, side="left")
+    hi = np.searchsorted(xf, x[idx] + radius, side="right")
+    for i, a, b in zip(idx, lo, hi, strict=True):
+        c = np.count_nonzero(hf[a:b] < h[i] - max_above)
+        high[i] = c >= 1 and 100.0 * c >= percentile * (b - a)
     return high
 
 
