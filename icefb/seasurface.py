@@ -102,11 +102,14 @@ class SSHConfig:
     lead_max_above_floor : float
         Label-free sanity check on leads (m): an open-water segment higher than this above the
         local height floor (the ``floor_percentile`` of the heights of all segments with
-        ``>= min_photons`` photons within ``floor_radius``) is not used as a lead. It keeps
-        ice a classifier mistook for water from lifting the sea surface. ``inf`` disables.
+        ``>= min_photons`` photons within ``floor_radius``) is not used as a lead: at least
+        that share of its neighbourhood lies more than this below it. It keeps ice a
+        classifier mistook for water from lifting the sea surface. ``inf`` disables.
         Default 0.15 m.
     floor_radius : float
-        Half-width (m) of the along-track neighbourhood of the height floor. Default 1 km.
+        Half-width (m) of the along-track neighbourhood of the height floor. Default 5 km:
+        wide enough that lead-poor stretches still hold some sea surface (with 1 km the floor
+        sat on the ice there; docs/seasurface.md, "Lead floor").
     floor_percentile : float
         Percentile (0-100) of segment heights that defines the floor. Default 5.
     height_var : {"h_cor_mean", "h_cor_median"}
@@ -158,7 +161,7 @@ class SSHConfig:
     max_gap: float = 50_000.0
     gap_error_rate: float = 1e-6
     lead_max_above_floor: float = 0.15
-    floor_radius: float = 1_000.0
+    floor_radius: float = 5_000.0
     floor_percentile: float = 5.0
     height_var: HeightVar = "h_cor_mean"
     freeboard_smoothing: float = 0.0
@@ -884,7 +887,7 @@ def halo_length(config: SSHConfig | None = None) -> float:
     Examples
     --------
     >>> halo_length(SSHConfig(window=10_000, stride=5_000, max_gap=50_000))
-    66006.0
+    70006.0
     """
     config = config or SSHConfig()
     return float(0.5 * config.window + (config.max_gap_windows + 2) * config.stride
