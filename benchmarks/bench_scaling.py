@@ -34,8 +34,9 @@ from icefb.backends.jobs import (
 from icefb.labeling import LabelConfig
 from icefb.seasurface import SSHConfig
 
-#: SSH windows shortened so that a 16 km track holds several blocks with real halos (5 km)
-SSH = SSHConfig(window=2000.0, stride=1000.0, max_gap=2000.0)
+#: SSH windows (and the lead floor, +-5 km by default) shortened so that a 16 km track holds
+#: several blocks with real halos (6 km: ``halo_length(SSH)``)
+SSH = SSHConfig(window=2000.0, stride=1000.0, max_gap=2000.0, floor_radius=1000.0)
 BLOCK_M = 4000.0
 LABEL = LabelConfig()
 CONFIG = JobConfig(label=LABEL, ssh=SSH, surface="truth")
