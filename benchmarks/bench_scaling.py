@@ -121,7 +121,7 @@ class AutolabelScaling(_Scaling):
 
 
 class FreeboardScaling(_Scaling):
-    """SSH + freeboard: (granule, beam, 4 km block) units with 5 km halos, all six beams."""
+    """SSH + freeboard: (granule, beam, 4 km block) units with 6 km halos, all six beams."""
 
     stage = "freeboard"
 
