@@ -47,6 +47,8 @@ def test_local_workers_environment(dask_backend):
 
     prof = "distributed.worker.profile.enabled"
     assert dask_backend.map(worker_dask_config, UNITS[:2], prof) == [False, False]
+    got = dask_backend.map(worker_environ, UNITS[:2], ENV)
+    assert [e["NUMBA_NUM_THREADS"] for e in got] == ["1", "1"]
     # the environment the workers start from is this process's at cluster start (a plain
     # LocalCluster started earlier in the session, as in tests/pipeline, leaves the variable
     # set here; the shared fixture's cluster may predate that)
