@@ -194,7 +194,7 @@ def high_lead_mask(x, h, is_lead, in_floor, radius, max_above, percentile):
         t = h[i] - max_above
         if not (t == t):  # NaN height: never high
             continue
-        need = max(1.0, percentile * (hi - lo) / 100.0)
+        pn = percentile * (hi - lo)  # enough: c >= 1 and 100 * c >= pn (the final test)
         # head (up to a block boundary), whole blocks (skipped when their minimum is not below
         # t), tail; stop as soon as the count is enough
         c = 0
@@ -203,17 +203,17 @@ def high_lead_mask(x, h, is_lead, in_floor, radius, max_above, percentile):
             if hf[j] < t:
                 c += 1
         b = head // _HL_BLOCK
-        while c < need and (b + 1) * _HL_BLOCK <= hi:
+        while (c < 1 or 100.0 * c < pn) and (b + 1) * _HL_BLOCK <= hi:
             if bmin[b] < t:
                 for j in range(b * _HL_BLOCK, (b + 1) * _HL_BLOCK):
                     if hf[j] < t:
                         c += 1
             b += 1
-        if c < need:
+        if c < 1 or 100.0 * c < pn:
             for j in range(max(head, b * _HL_BLOCK), hi):
                 if hf[j] < t:
                     c += 1
-        if c >= 1 and 100.0 * c >= percentile * (hi - lo):
+        if c >= 1 and 100.0 * c >= pn:
             high[i] = True
     return high
 
