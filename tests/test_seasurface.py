@@ -670,3 +670,36 @@ def test_pair_only_flag_needs_both_windows_without_own_leads():
     assert np.all(flag[(x > 5_500.0) & (x < 9_500.0)] == 4)   # own only | both
     assert np.all(flag[(x > 10_500.0) & (x < 14_500.0)] == 4)  # both | partner only
     assert np.all(flag[(x > 15_500.0) & (x < 19_500.0)] == 5)  # partner only | partner only
+
+
+def test_lead_floor_rejects_ice_called_water_on_a_lead_poor_stretch():
+    # Sea surface at 0 m; thick ice at +0.30 m; one real 600 m lead at 8.0-8.6 km; 3 km further
+    # a 40 m patch of thick ice that a classifier called water. Within +-1 km of the patch all
+    # segments are ice, so its 5th percentile sits on the ice and the patch passes as a lead
+    # (window 10-20 km: SSH +0.30 m); within +-5 km 6 % of the segments are the real lead,
+    # >= 5 % lie more than 0.15 m below the patch, and it is dropped.
+    rng = np.random.default_rng(3)
+    n = 10_000
+    segment = np.arange(n, dtype=np.int64)
+    x = (segment + 0.5) * 2.0
+    water = (x >= 8000) & (x < 8600)
+    false_lead = (x >= 11_000) & (x < 11_040)
+    h = np.where(water, 0.0, 0.30) + rng.normal(0, 0.03, n)
+    st = np.where(water | false_lead, SurfaceType.OPEN_WATER, SurfaceType.THICK_ICE)
+    ds = xr.Dataset(
+        {
+            "x_atc": ("segment", x),
+            "h_cor_mean": ("segment", h.astype(np.float32)),
+            "h_std": ("segment", np.full(n, 0.07, np.float32)),
+            "n_photons": ("segment", np.full(n, 6, np.int32)),
+            "surface_type": ("segment", st.astype(np.int8)),
+        },
+        coords={"segment": segment},
+    )
+    far = (x > 12_000) & (x < 18_000)
+    near_lead = (x > 7_000) & (x < 9_000)
+    wide = sea_surface(ds, SSHConfig())
+    assert abs(float(wide["ssh"].values[far].mean())) < 0.01
+    assert abs(float(wide["ssh"].values[near_lead].mean())) < 0.01  # the real lead is kept
+    narrow = sea_surface(ds, SSHConfig(floor_radius=1_000.0))
+    assert float(narrow["ssh"].values[far].mean()) > 0.1
