@@ -10,6 +10,8 @@ type from the truth sidecar; ``freeboard(sea_surface(tree, cfg), cfg)`` on the t
 beams with ``pair_leads`` False ("alone") and True ("paired"). Prints a Markdown table (cm).
 ``--per-beam`` prints instead the "Every beam" table: each beam on its own, thick-ice freeboard
 (n >= 5) with the default config, ``freeboard_smoothing=4`` and ``height_var="h_cor_median"``.
+``--uncertainty`` prints instead the "Uncertainty calibration" table: ``z = (ssh - true ssh) /
+ssh_uncertainty`` on segments whose windows hold leads and on filled ones, alone and paired.
 Not an asv benchmark (no ``time_*`` names): a script the docs cite.
 """
 
@@ -78,6 +80,46 @@ def per_beam(seeds: list[int], km: float) -> None:
         print(f"| pooled | {kind} | | " + " | ".join(cells) + " |")
 
 
+def uncertainty(seeds: list[int], km: float) -> None:
+    """The "Uncertainty calibration" table: z-scores of the SSH against the truth."""
+    from icefb.seasurface import SSHConfig, sea_surface
+
+    classes = (("leads in window (0/4/5)", (0, 4, 5)), ("filled (1/2)", (1, 2)))
+    print("| seed | beams | segments | n | SSH RMSE (cm) | median `ssh_uncertainty` (cm) "
+          "| RMS z | within 1 sigma | within 2 sigma |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    acc: dict[tuple[bool, str], list[tuple[np.ndarray, np.ndarray]]] = {}
+
+    def row(seed: str, p: bool, name: str, pairs: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        e = np.concatenate([a for a, _ in pairs])
+        u = np.concatenate([b for _, b in pairs])
+        if e.size == 0:
+            return
+        z = e / u
+        print(f"| {seed} | {'paired' if p else 'alone'} | {name} | {e.size} | {_cm_rms(e):.2f} "
+              f"| {100 * np.median(u):.2f} | {np.sqrt(np.mean(z**2)):.2f} "
+              f"| {100 * np.mean(np.abs(z) < 1):.0f} % | {100 * np.mean(np.abs(z) < 2):.0f} % |")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in seeds:
+            d = world(seed, km, Path(tmp))
+            tree = xr.DataTree.from_dict({b: seg for b, (seg, _) in d.items()})
+            for p in (False, True):
+                out = sea_surface(tree, SSHConfig(pair_leads=p))
+                for name, flags in classes:
+                    got = []
+                    for b, (_, truth) in d.items():
+                        o = out[b].to_dataset()
+                        m = np.isin(o.ssh_flag.values, flags)
+                        got.append((o.ssh.values[m].astype(float) - truth.ssh.values[m],
+                                    o.ssh_uncertainty.values[m].astype(float)))
+                    acc.setdefault((p, name), []).extend(got)
+                    row(str(seed), p, name, got)
+    for p in (False, True):
+        for name, _ in classes:
+            row("all", p, name, acc[(p, name)])
+
+
 def main() -> None:
     from icefb.freeboard import freeboard
     from icefb.seasurface import SSHConfig, _beam_lead_set, sea_surface
@@ -87,7 +129,12 @@ def main() -> None:
     ap.add_argument("--km", type=float, default=30.0)
     ap.add_argument("--per-beam", action="store_true",
                     help='print the "Every beam" table (single-beam runs) instead')
+    ap.add_argument("--uncertainty", action="store_true",
+                    help='print the "Uncertainty calibration" table instead')
     args = ap.parse_args()
+    if args.uncertainty:
+        uncertainty(args.seeds, args.km)
+        return
     if args.per_beam:
         per_beam(args.seeds, args.km)
         return

@@ -97,8 +97,11 @@ class SSHConfig:
         Farthest distance (m, between window centres) from which a window without leads may
         take its value; beyond it the SSH is NaN with flag 3.
     gap_error_rate : float
-        Uncertainty added in quadrature per metre of distance to the nearest window with
-        leads (m/m), for filled windows. Default 1 cm per 10 km.
+        Sea surface slope the windows do not resolve (m/m). The uncertainty grows by it per
+        metre between where an SSH is given and where its leads are: from a window's centre
+        to its leads' weighted centroid, and, for a filled window, to the nearest window with
+        leads (added in quadrature). Default 5e-6 (5 cm per 10 km), calibrated against the
+        synthetic world's sea surface (docs/seasurface.md, "Uncertainty calibration").
     lead_max_above_floor : float
         Label-free sanity check on leads (m): an open-water segment higher than this above the
         local height floor (the ``floor_percentile`` of the heights of all segments with
@@ -159,7 +162,7 @@ class SSHConfig:
     lead_edge_buffer: float = 6.0
     photon_precision: float = 0.1
     max_gap: float = 50_000.0
-    gap_error_rate: float = 1e-6
+    gap_error_rate: float = 5e-6
     lead_max_above_floor: float = 0.15
     floor_radius: float = 5_000.0
     floor_percentile: float = 5.0
@@ -315,6 +318,15 @@ def _segment_arrays(
     }
 
 
+_UNC_COMMENT = (
+    "error of the weighted mean of {leads}: the larger of the propagated segment errors, "
+    "sqrt(sum(w^2 e^2))/sum(w) with e = h_std/sqrt(n_photons), and the leads' own scatter, "
+    "sqrt(n/(n-1) sum(w^2 (h - ssh)^2))/sum(w); plus, in quadrature, gap_error_rate times "
+    "the distance from the window centre to the leads' weighted centroid, and where filled "
+    "times the distance to the nearest window with leads"
+)
+
+
 def window_range(x_first: float, x_last: float, config: SSHConfig) -> tuple[int, int]:
     """Absolute indices ``(k0, n_windows)`` of the windows bracketing ``[x_first, x_last]``.
 
@@ -418,6 +430,7 @@ def _pooled_ssh(
     ssh_w, unc_w, n_all = k.window_ssh(
         lx, lh, le, np.ones(lx.size, dtype=np.bool_), k0, nw,
         float(config.window), float(config.stride), float(config.sigma),
+        float(config.gap_error_rate),
     )
     # own leads per window, with the kernel's window bounds: start <= x < start + window
     start = (k0 + np.arange(nw, dtype=np.int64)) * float(config.stride)
@@ -518,6 +531,7 @@ def ssh_arrays(
         float(config.window),
         float(config.stride),
         float(config.sigma),
+        float(config.gap_error_rate),
     )
     ssh_f, unc_f, flag_w = k.fill_windows(
         ssh_w, unc_w, config.max_gap_windows, float(config.stride), float(config.gap_error_rate)
@@ -602,8 +616,8 @@ def _add_ssh_vars(
     out["ssh_uncertainty"].attrs = {
         "units": "m",
         "long_name": "one-sigma uncertainty of the local sea surface height",
-        "comment": "propagated error of the weighted lead mean, sqrt(sum(w^2 e^2))/sum(w), "
-        "e = h_std/sqrt(n_photons); gap_error_rate * distance added in quadrature where filled",
+        "comment": _UNC_COMMENT.format(leads="the leads"),
+        "gap_error_rate": float(config.gap_error_rate),
     }
     out["ssh_flag"].attrs = {
         "long_name": "source of the local sea surface height",
@@ -619,10 +633,8 @@ def _add_ssh_vars(
         out["ssh"].attrs["pair_beam"] = pair_beam
         out["ssh"].attrs["pair_max_separation_m"] = float(config.pair_max_separation)
         out["ssh_uncertainty"].attrs["comment"] = (
-            "propagated error of the weighted mean of the pooled leads of both beams of the "
-            "pair, sqrt(sum(w^2 e^2))/sum(w), e = h_std/sqrt(n_photons); no term for a height "
-            "offset between the two beams; gap_error_rate * distance added in quadrature "
-            "where filled"
+            _UNC_COMMENT.format(leads="the pooled leads of both beams of the pair")
+            + "; no term for a height offset between the two beams"
         )
         out["ssh_flag"].attrs["flag_values"] = SSH_PAIR_FLAG_VALUES
         out["ssh_flag"].attrs["flag_meanings"] = SSH_PAIR_FLAG_MEANINGS

@@ -238,13 +238,22 @@ def high_lead_mask_numpy(x, h, is_lead, in_floor, radius, max_above, percentile)
 # window SSH
 # ---------------------------------------------------------------------------------------------
 @njit(nogil=True, cache=True)
-def window_ssh(x, h, err, is_lead, k0, n_windows, window, stride, sigma):
-    """Lead-weighted sea surface height of each along-track window.
+def window_ssh(x, h, err, is_lead, k0, n_windows, window, stride, sigma, slope_error):
+    """Lead-weighted sea surface height of each along-track window, with its uncertainty.
 
     Window ``j`` is the absolute window ``k = k0 + j`` covering ``[k * stride, k * stride +
     window)``. Leads in it get ``w = exp(-((h - h_min) / sigma) ** 2)`` with ``h_min`` the
-    window's lowest lead; the window SSH is ``sum(w h) / sum(w)`` and its uncertainty the
-    propagated error of that weighted mean, ``sqrt(sum(w**2 err**2)) / sum(w)``.
+    window's lowest lead; the window SSH is ``sum(w h) / sum(w)``. Its uncertainty combines in
+    quadrature
+
+    * the error of that weighted mean: the larger of the propagated segment errors,
+      ``sqrt(sum(w**2 err**2)) / sum(w)`` (the inverse-variance form when the weights are
+      inverse variances), and the sandwich estimate from the leads' own scatter about the mean,
+      ``sqrt(n / (n - 1) * sum(w**2 (h - ssh)**2)) / sum(w)`` (``n >= 2`` leads), which
+      catches lead heights spread wider than their photon errors say;
+    * ``slope_error * |x_bar - x_centre|``: the value is the sea surface where the leads are
+      (their weighted centroid ``x_bar``), but it is given at the window centre, and the sea
+      surface slopes by an unknown ``slope_error`` (m/m) between the two.
 
     Parameters
     ----------
@@ -258,6 +267,8 @@ def window_ssh(x, h, err, is_lead, k0, n_windows, window, stride, sigma):
         First absolute window index and number of windows.
     window, stride, sigma : float
         Window length, stride (m) and lead-weight scale (m).
+    slope_error : float
+        Sea surface slope the windows do not resolve (m/m).
 
     Returns
     -------
@@ -272,6 +283,7 @@ def window_ssh(x, h, err, is_lead, k0, n_windows, window, stride, sigma):
     lx = np.empty(nl, dtype=np.float64)
     lh = np.empty(nl, dtype=np.float64)
     le = np.empty(nl, dtype=np.float64)
+    lw = np.empty(nl, dtype=np.float64)
     m = 0
     for i in range(x.shape[0]):
         if is_lead[i]:
@@ -301,20 +313,35 @@ def window_ssh(x, h, err, is_lead, k0, n_windows, window, stride, sigma):
                 hmin = lh[i]
         sw = 0.0
         swh = 0.0
+        swx = 0.0
         sw2e2 = 0.0
         for i in range(lo, hi):
             d = (lh[i] - hmin) / sigma
             w = np.exp(-d * d)
+            lw[i] = w
             sw += w
             swh += w * lh[i]
+            swx += w * lx[i]
             sw2e2 += w * w * le[i] * le[i]
-        ssh[j] = swh / sw
-        unc[j] = np.sqrt(sw2e2) / sw
-        n_leads[j] = hi - lo
+        mean = swh / sw
+        var = sw2e2
+        n = hi - lo
+        if n > 1:
+            sw2r2 = 0.0
+            for i in range(lo, hi):
+                r = lh[i] - mean
+                sw2r2 += lw[i] * lw[i] * r * r
+            sw2r2 *= n / (n - 1.0)
+            if sw2r2 > var:
+                var = sw2r2
+        off = (swx / sw - (a + 0.5 * window)) * slope_error
+        ssh[j] = mean
+        unc[j] = np.sqrt(var / (sw * sw) + off * off)
+        n_leads[j] = n
     return ssh, unc, n_leads
 
 
-def window_ssh_numpy(x, h, err, is_lead, k0, n_windows, window, stride, sigma):
+def window_ssh_numpy(x, h, err, is_lead, k0, n_windows, window, stride, sigma, slope_error):
     """Numpy twin of :func:`window_ssh` (tests only)."""
     x = np.asarray(x, dtype=np.float64)
     lead = np.asarray(is_lead, dtype=bool)
@@ -327,11 +354,16 @@ def window_ssh_numpy(x, h, err, is_lead, k0, n_windows, window, stride, sigma):
         sel = (lx >= a) & (lx < a + window)
         if not sel.any():
             continue
-        hh, ee = lh[sel], le[sel]
+        hh, ee, xx = lh[sel], le[sel], lx[sel]
+        n = hh.size
         w = np.exp(-(((hh - hh.min()) / sigma) ** 2))
         ssh[j] = np.sum(w * hh) / np.sum(w)
-        unc[j] = np.sqrt(np.sum(w**2 * ee**2)) / np.sum(w)
-        n_leads[j] = sel.sum()
+        formal = np.sqrt(np.sum(w**2 * ee**2)) / np.sum(w)
+        scatter = (np.sqrt(n / (n - 1) * np.sum(w**2 * (hh - ssh[j]) ** 2)) / np.sum(w)
+                   if n > 1 else 0.0)
+        off = (np.sum(w * xx) / np.sum(w) - (a + 0.5 * window)) * slope_error
+        unc[j] = np.hypot(max(formal, scatter), off)
+        n_leads[j] = n
     return ssh, unc, n_leads
 
 

@@ -35,14 +35,15 @@ def _random_segments(seed: int, n: int, p_lead: float, p_nan: float):
 def test_numba_matches_numpy_twins(seed, n, p_lead, p_nan, max_gap):
     x, h, h_std, nph, surface = _random_segments(seed, n, p_lead, p_nan)
     buf = 5.0 if seed % 2 else 0.0
+    slope = 1e-3 if seed % 3 else 0.0
     lead_a, err_a = k.lead_mask_and_error(x, h, h_std, nph, surface, 2.0, 0.1, buf)
     lead_b, err_b = k.lead_mask_and_error_numpy(x, h, h_std, nph, surface, 2.0, 0.1, buf)
     np.testing.assert_array_equal(lead_a, lead_b)
     np.testing.assert_allclose(err_a, err_b, rtol=1e-14, equal_nan=True)
 
     k0, nw = -3, 26
-    wa = k.window_ssh(x, h, err_a, lead_a, k0, nw, WINDOW, STRIDE, 0.2)
-    wb = k.window_ssh_numpy(x, h, err_a, lead_a, k0, nw, WINDOW, STRIDE, 0.2)
+    wa = k.window_ssh(x, h, err_a, lead_a, k0, nw, WINDOW, STRIDE, 0.2, slope)
+    wb = k.window_ssh_numpy(x, h, err_a, lead_a, k0, nw, WINDOW, STRIDE, 0.2, slope)
     for a, b in zip(wa, wb, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15, equal_nan=True)
 
@@ -94,11 +95,32 @@ def test_window_weights_follow_the_lowest_lead():
     h = np.array([0.0, 0.2, 5.0])
     err = np.array([0.01, 0.02, 0.03])
     lead = np.array([True, True, False])
-    ssh, unc, nl = k.window_ssh(x, h, err, lead, 0, 1, 100.0, 50.0, 0.2)
+    ssh, unc, nl = k.window_ssh(x, h, err, lead, 0, 1, 100.0, 50.0, 0.2, 0.0)
     w = np.array([1.0, np.exp(-1.0)])
     np.testing.assert_allclose(ssh[0], (w * h[:2]).sum() / w.sum())
-    np.testing.assert_allclose(unc[0], np.sqrt((w**2 * err[:2] ** 2).sum()) / w.sum())
+    # two leads 0.2 m apart with 1-2 cm errors: their scatter, not the errors, sets the error
+    scatter = np.sqrt(2 * (w**2 * (h[:2] - ssh[0]) ** 2).sum()) / w.sum()
+    assert scatter > np.sqrt((w**2 * err[:2] ** 2).sum()) / w.sum()
+    np.testing.assert_allclose(unc[0], scatter)
     assert nl[0] == 2
+
+
+def test_window_uncertainty_terms():
+    # agreeing leads: the propagated error; leads off the window centre: plus slope * offset
+    x = np.array([10.0, 20.0, 60.0])
+    h = np.array([0.0, 0.0, 0.0])
+    err = np.array([0.03, 0.04, 0.05])
+    lead = np.array([True, True, False])
+    formal = np.sqrt(0.03**2 + 0.04**2) / 2
+    _, unc, _ = k.window_ssh(x, h, err, lead, 0, 1, 100.0, 50.0, 0.2, 0.0)
+    np.testing.assert_allclose(unc[0], formal)
+    # centroid at 15 m, window centre at 50 m: 35 m off; slope 1e-3 -> 3.5 cm in quadrature
+    _, unc, _ = k.window_ssh(x, h, err, lead, 0, 1, 100.0, 50.0, 0.2, 1e-3)
+    np.testing.assert_allclose(unc[0], np.hypot(formal, 0.035))
+    # one lead: no scatter estimate, its own error
+    _, unc, _ = k.window_ssh(x, h, err, np.array([False, False, True]), 0, 1, 100.0, 50.0,
+                             0.2, 0.0)
+    np.testing.assert_allclose(unc[0], 0.05)
 
 
 def test_fill_interpolates_extrapolates_and_gives_up():
