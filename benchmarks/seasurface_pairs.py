@@ -4,6 +4,7 @@ the leads of beam pairs (the "Beam pairs" table of docs/seasurface.md).
 Usage (from the repository root)::
 
     .venv/bin/python benchmarks/seasurface_pairs.py [--seeds 3 7] [--km 30] [--per-beam]
+        [--uncertainty]
 
 Granules: ``icefb.synth.make_granule(seed, length_km)``, six beams, resampled to 2 m, surface
 type from the truth sidecar; ``freeboard(sea_surface(tree, cfg), cfg)`` on the tree of the six
@@ -11,7 +12,8 @@ beams with ``pair_leads`` False ("alone") and True ("paired"). Prints a Markdown
 ``--per-beam`` prints instead the "Every beam" table: each beam on its own, thick-ice freeboard
 (n >= 5) with the default config, ``freeboard_smoothing=4`` and ``height_var="h_cor_median"``.
 ``--uncertainty`` prints instead the "Uncertainty calibration" table: ``z = (ssh - true ssh) /
-ssh_uncertainty`` on segments whose windows hold leads and on filled ones, alone and paired.
+ssh_uncertainty`` on segments whose windows hold leads and on filled ones, and the same for the
+freeboard of thick- and thin-ice segments, alone and paired.
 Not an asv benchmark (no ``time_*`` names): a script the docs cite.
 """
 
@@ -81,11 +83,12 @@ def per_beam(seeds: list[int], km: float) -> None:
 
 
 def uncertainty(seeds: list[int], km: float) -> None:
-    """The "Uncertainty calibration" table: z-scores of the SSH against the truth."""
+    """The "Uncertainty calibration" table: z-scores of SSH and freeboard against the truth."""
+    from icefb.freeboard import freeboard
     from icefb.seasurface import SSHConfig, sea_surface
 
     classes = (("leads in window (0/4/5)", (0, 4, 5)), ("filled (1/2)", (1, 2)))
-    print("| seed | beams | segments | n | SSH RMSE (cm) | median `ssh_uncertainty` (cm) "
+    print("| seed | beams | segments | n | RMSE (cm) | median uncertainty (cm) "
           "| RMS z | within 1 sigma | within 2 sigma |")
     print("|---|---|---|---|---|---|---|---|---|")
     acc: dict[tuple[bool, str], list[tuple[np.ndarray, np.ndarray]]] = {}
@@ -115,8 +118,18 @@ def uncertainty(seeds: list[int], km: float) -> None:
                                     o.ssh_uncertainty.values[m].astype(float)))
                     acc.setdefault((p, name), []).extend(got)
                     row(str(seed), p, name, got)
+                fb = freeboard(out, SSHConfig(pair_leads=p))
+                got = []
+                for b, (_, truth) in d.items():
+                    o = fb[b].to_dataset()
+                    m = (np.isin(truth.surface_type.values, (0, 1))
+                         & np.isfinite(o.freeboard.values))
+                    got.append((o.freeboard.values[m].astype(float) - truth.freeboard.values[m],
+                                o.freeboard_uncertainty.values[m].astype(float)))
+                acc.setdefault((p, "ice freeboard"), []).extend(got)
+                row(str(seed), p, "ice freeboard", got)
     for p in (False, True):
-        for name, _ in classes:
+        for name in [c for c, _ in classes] + ["ice freeboard"]:
             row("all", p, name, acc[(p, name)])
 
 

@@ -12,9 +12,14 @@ average removes photon noise at little cost in resolution. NaN on open water, un
 empty segments and where there is no SSH. Negative freeboards are kept (not clipped), so that
 averages stay unbiased.
 
-``freeboard_uncertainty = sqrt(e**2 + ssh_uncertainty**2)`` with ``e`` the error of the
-(averaged) segment height from the segment errors ``h_std / sqrt(n_photons)``
-(``photon_precision / sqrt(n)`` for single-photon bins), taken as independent.
+``freeboard_uncertainty = sqrt(e**2 + (f s)**2 + ssh_uncertainty**2)``: ``s`` is the segment's
+photon height spread, ``h_std`` floored at ``SSHConfig.photon_precision`` (which replaces it
+for one-photon bins), ``e`` the error of the (averaged) segment height from the segment errors
+``s / sqrt(n_photons)`` taken as independent, and ``f = SSHConfig.footprint_error`` the part of
+the spread that does not average out over a bin's photons: they come from the ~11 m footprint
+around the bin, not from its 2 m, so the bin's mean height differs from the surface under the
+bin by an error that more photons do not shrink (docs/seasurface.md, "Uncertainty
+calibration").
 """
 
 from __future__ import annotations
@@ -49,9 +54,14 @@ def _freeboard_ds(ds: xr.Dataset, config: SSHConfig, beam: str | None = None) ->
         arrs["x"], arrs["h"], arrs["h_std"], arrs["n"], arrs["surface"],
         float(config.min_photons), float(config.photon_precision), 0.0,
     )
+    # photon spread s per segment (h_std, or photon_precision where unusable), floored at the
+    # single-photon precision: 2-4 photons often scatter less than that by chance
+    spread, photon_err = _k.photon_spread(err, arrs["n"], float(config.photon_precision))
     h, err = _k.smooth_ice_height(
-        arrs["x"], arrs["h"], err, arrs["n"], arrs["surface"], float(config.freeboard_smoothing)
+        arrs["x"], arrs["h"], photon_err, arrs["n"], arrs["surface"],
+        float(config.freeboard_smoothing),
     )
+    err = _k.add_in_quadrature(err, spread, float(config.footprint_error))
     fb, fu = _k.freeboard_kernel(
         h, err, arrs["surface"],
         np.ascontiguousarray(ds["ssh"].values, dtype=np.float64),
@@ -77,8 +87,11 @@ def _freeboard_ds(ds: xr.Dataset, config: SSHConfig, beam: str | None = None) ->
     out["freeboard_uncertainty"].attrs = {
         "units": "m",
         "long_name": "one-sigma uncertainty of the freeboard",
-        "comment": "sqrt(e^2 + ssh_uncertainty^2), e the error of the (smoothed) segment "
-        "height from e_j = h_std_j/sqrt(n_photons_j), independent segments",
+        "comment": "sqrt(e^2 + (footprint_error s)^2 + ssh_uncertainty^2), s = max(h_std, "
+        "photon_precision) the photon spread, e the error of the (smoothed) segment height "
+        "from e_j = s_j/sqrt(n_photons_j), independent segments",
+        "footprint_error": float(config.footprint_error),
+        "photon_precision_m": float(config.photon_precision),
     }
     return out
 
@@ -95,8 +108,9 @@ def freeboard(
         first with ``config`` (on a tree, with the leads of beam pairs pooled when
         ``config.pair_leads``, as :func:`icefb.sea_surface` on the tree does).
     config : SSHConfig, optional
-        Supplies the surface-type variable, the photon precision and (when ``ssh`` has no
-        ``height_variable`` attribute) the height variable.
+        Supplies the surface-type variable, the photon precision, ``footprint_error``,
+        ``freeboard_smoothing`` and (when ``ssh`` has no ``height_variable`` attribute) the
+        height variable.
 
     Returns
     -------

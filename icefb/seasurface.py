@@ -92,7 +92,8 @@ class SSHConfig:
         ~11 m footprint mixes ice photons into them. 0 disables. Default 6 m.
     photon_precision : float
         Single-photon height error (m), used for the segment error ``h_std / sqrt(n)`` where
-        ``h_std`` is unusable (one photon, NaN or 0).
+        ``h_std`` is unusable (one photon, NaN or 0), and the floor of the photon spread in
+        ``freeboard_uncertainty`` (see ``footprint_error``).
     max_gap : float
         Farthest distance (m, between window centres) from which a window without leads may
         take its value; beyond it the SSH is NaN with flag 3.
@@ -125,6 +126,13 @@ class SSHConfig:
         thick-ice freeboard RMSE by 0.4-1.1 cm at little cost in resolution (docs/seasurface.md,
         "Numbers"). Default 0 (off): the freeboard is the segment's own height minus the SSH,
         as in DESIGN.md. Leads are never smoothed.
+    footprint_error : float
+        Part of a segment's photon height spread ``s = max(h_std, photon_precision)`` that
+        does not average out over its photons (dimensionless): the photons of a 2 m bin come
+        from the ~11 m footprint around it, so their mean differs from the surface under the
+        bin by an error that more photons do not shrink. ``freeboard_uncertainty`` adds
+        ``footprint_error * s`` in quadrature. Default 0.5, calibrated against the synthetic
+        truth (docs/seasurface.md, "Uncertainty calibration"); 0 gives the photon error alone.
     surface_var : str or tuple of str
         Surface-type variable, or names tried in order; the first present is used.
     pair_leads : bool
@@ -168,6 +176,7 @@ class SSHConfig:
     floor_percentile: float = 5.0
     height_var: HeightVar = "h_cor_mean"
     freeboard_smoothing: float = 0.0
+    footprint_error: float = 0.5
     surface_var: str | tuple[str, ...] = field(default=("surface_type", "s2_label"))
     pair_leads: bool = True
     pair_max_separation: float = 500.0
@@ -192,8 +201,12 @@ class SSHConfig:
                               got=self.lead_edge_buffer)
         if not (self.max_gap >= 0 and np.isfinite(self.max_gap)):
             raise ConfigError("SSHConfig.max_gap must be >= 0", got=self.max_gap)
-        if not (self.gap_error_rate >= 0):
-            raise ConfigError("SSHConfig.gap_error_rate must be >= 0", got=self.gap_error_rate)
+        if not (np.isfinite(self.footprint_error) and self.footprint_error >= 0):
+            raise ConfigError("SSHConfig.footprint_error must be >= 0",
+                              got=self.footprint_error)
+        if not (np.isfinite(self.gap_error_rate) and self.gap_error_rate >= 0):
+            raise ConfigError("SSHConfig.gap_error_rate must be finite and >= 0",
+                              got=self.gap_error_rate)
         if not (self.lead_max_above_floor > 0):
             raise ConfigError("SSHConfig.lead_max_above_floor must be > 0 (inf disables)",
                               got=self.lead_max_above_floor)

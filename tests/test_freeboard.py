@@ -51,12 +51,24 @@ def test_nan_off_ice_and_on_empty(world):
 def test_uncertainty_combines_segment_and_ssh_errors(world):
     ds, _, out = world
     n = ds.n_photons.values.astype(float)
+    cfg = SSHConfig()
     ok = np.isfinite(out.freeboard.values) & (n >= 2) & (ds.h_std.values > 0)
-    seg_err = ds.h_std.values[ok] / np.sqrt(n[ok])
+    spread = np.maximum(ds.h_std.values[ok].astype(float), cfg.photon_precision)
+    seg_err = np.hypot(spread / np.sqrt(n[ok]), cfg.footprint_error * spread)
     expect = np.sqrt(seg_err**2 + out.ssh_uncertainty.values[ok].astype(float) ** 2)
     np.testing.assert_allclose(out.freeboard_uncertainty.values[ok], expect, rtol=1e-5)
     one = np.isfinite(out.freeboard.values) & (n == 1)
-    assert np.all(out.freeboard_uncertainty.values[one] >= SSHConfig().photon_precision - 1e-6)
+    assert one.any()
+    pp = cfg.photon_precision
+    np.testing.assert_allclose(
+        out.freeboard_uncertainty.values[one],
+        np.sqrt(pp**2 + (cfg.footprint_error * pp) ** 2
+                + out.ssh_uncertainty.values[one].astype(float) ** 2), rtol=1e-5)
+    # footprint_error 0: the photon error and the SSH error alone
+    bare = freeboard(out.drop_vars(["freeboard", "freeboard_uncertainty"]),
+                     SSHConfig(footprint_error=0.0))
+    expect = np.hypot(spread / np.sqrt(n[ok]), out.ssh_uncertainty.values[ok].astype(float))
+    np.testing.assert_allclose(bare.freeboard_uncertainty.values[ok], expect, rtol=1e-5)
 
 
 def test_contract(world):
@@ -125,6 +137,23 @@ def test_neighbour_smoothing_lowers_the_error_against_truth(world):
     ok = np.isfinite(out.freeboard_uncertainty.values)
     assert np.mean(smooth.freeboard_uncertainty.values[ok]) < np.mean(
         out.freeboard_uncertainty.values[ok])
+    # exactly: the photon errors (spread floored at photon_precision) averaged, then the
+    # segment's own footprint term, then the SSH error
+    from icefb.kernels.ssh import smooth_ice_height_numpy
+
+    n = ds.n_photons.values.astype(float)
+    hs = ds.h_std.values.astype(float)
+    s = np.where((n >= 2) & (hs > 0), hs, SMOOTH.photon_precision)
+    s = np.maximum(s, SMOOTH.photon_precision)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        e_ph = np.where((n >= 1) & np.isfinite(ds.h_cor_mean.values), s / np.sqrt(n), np.nan)
+    _, e_sm = smooth_ice_height_numpy(
+        ds.x_atc.values.astype(float), ds.h_cor_mean.values.astype(float), e_ph, n,
+        ds.surface_type.values.astype(np.int64), SMOOTH.freeboard_smoothing)
+    expect = np.sqrt(e_sm**2 + (SMOOTH.footprint_error * s) ** 2
+                     + smooth.ssh_uncertainty.values.astype(float) ** 2)
+    ice = np.isfinite(smooth.freeboard.values)
+    np.testing.assert_allclose(smooth.freeboard_uncertainty.values[ice], expect[ice], rtol=1e-5)
     assert smooth.freeboard.attrs["height_smoothing_m"] == 4.0
     assert out.freeboard.attrs["height_smoothing_m"] == 0.0
     # water stays NaN, and so do empty segments

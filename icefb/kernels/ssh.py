@@ -684,6 +684,53 @@ def smooth_ice_height_numpy(x, h, err, n_photons, surface, radius):
 
 
 @njit(nogil=True, cache=True)
+def photon_spread(err, n_photons, photon_precision):
+    """Photon height spread of each segment and the error of its mean height.
+
+    Parameters
+    ----------
+    err : float64 array
+        Segment height error ``h_std / sqrt(n)`` (``photon_precision / sqrt(n)`` where
+        ``h_std`` is unusable), NaN where empty (:func:`lead_mask_and_error`).
+    n_photons : float64 array
+        Signal photons per segment.
+    photon_precision : float
+        Single-photon height error (m), the floor of the spread.
+
+    Returns
+    -------
+    spread, photon_err : float64 arrays
+        ``s = max(err * sqrt(n), photon_precision)`` and ``s / sqrt(n)``; NaN where ``err`` is.
+    """
+    n = err.shape[0]
+    spread = np.empty(n, dtype=np.float64)
+    photon_err = np.empty(n, dtype=np.float64)
+    for i in range(n):
+        e = err[i]
+        if e == e and n_photons[i] > 0.0:
+            r = np.sqrt(n_photons[i])
+            s = e * r
+            if s < photon_precision:
+                s = photon_precision
+            spread[i] = s
+            photon_err[i] = s / r
+        else:
+            spread[i] = np.nan
+            photon_err[i] = np.nan
+    return spread, photon_err
+
+
+@njit(nogil=True, cache=True)
+def add_in_quadrature(a, b, scale):
+    """``sqrt(a**2 + (scale * b)**2)`` element by element (NaN propagates)."""
+    out = np.empty(a.shape[0], dtype=np.float64)
+    for i in range(a.shape[0]):
+        t = scale * b[i]
+        out[i] = np.sqrt(a[i] * a[i] + t * t)
+    return out
+
+
+@njit(nogil=True, cache=True)
 def freeboard_kernel(h, err, surface, ssh, ssh_unc):
     """Freeboard ``h - ssh`` on ice segments and its uncertainty.
 
