@@ -233,3 +233,18 @@ def test_high_lead_mask_counts_the_neighbourhood_below():
     # no floor segment within the radius: kept
     lonely = k.high_lead_mask(x, h, is_lead, np.zeros(300, dtype=bool), 100.0, 0.15, 1.0)
     assert not lonely.any()
+
+
+def test_photon_spread_floors_and_keeps_empty_segments_nan():
+    # err = h_std / sqrt(n) from lead_mask_and_error; NaN where the segment is empty
+    err = np.array([0.2 / 2.0, 0.02 / np.sqrt(3.0), 0.1, np.nan, 0.05])
+    n = np.array([4.0, 3.0, 1.0, 0.0, 0.0])
+    spread, photon_err = k.photon_spread(err, n, 0.1)
+    # 4 photons spread 0.2 m: kept; 3 photons spread 0.02 m: floored at 0.1; one photon: 0.1
+    np.testing.assert_allclose(spread[:3], [0.2, 0.1, 0.1])
+    np.testing.assert_allclose(photon_err[:3], [0.1, 0.1 / np.sqrt(3.0), 0.1])
+    # empty segments stay NaN (also with a finite error and no photons)
+    assert np.all(np.isnan(spread[3:])) and np.all(np.isnan(photon_err[3:]))
+    out = k.add_in_quadrature(photon_err, spread, 0.5)
+    np.testing.assert_allclose(out[:3], np.hypot(photon_err[:3], 0.5 * spread[:3]))
+    assert np.all(np.isnan(out[3:]))
