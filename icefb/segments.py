@@ -474,7 +474,11 @@ def _resample_many(beams: list[xr.Dataset], cfg: BinningConfig) -> list[xr.Datas
             )
             for ds in beams
         ]
-        out = list(dask.compute(*tasks))
+        from icefb.backends.dask import compute_kwargs
+
+        # on a distributed client the segments come straight from the worker (not relayed
+        # through the scheduler, which pickles their arrays into the message: 10x slower)
+        out = list(dask.compute(*tasks, **compute_kwargs()))
         for i, ds in enumerate(beams):
             if out[i] is None:  # blocks overlap: bin the whole beam here
                 out[i] = _assemble(ds, [], cfg, whole=True)

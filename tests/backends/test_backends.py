@@ -73,3 +73,30 @@ def test_local_workers_environment(dask_backend):
             os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
         else:
             os.environ["MALLOC_TRIM_THRESHOLD_"] = inherited
+
+
+class _FarClient:
+    """The two attributes :func:`gather_directly` reads, for a cluster on other hosts."""
+
+    def __init__(self, direct, workers):
+        self.direct_to_workers = direct
+        self._workers = workers
+
+    def scheduler_info(self):
+        return {"workers": dict.fromkeys(self._workers, {})}
+
+
+def test_gather_directly_only_where_every_worker_is_reachable(dask_backend):
+    from icefb.backends.dask import gather_directly
+
+    # icefb's own local cluster: results straight from the workers
+    assert dask_backend.client.direct_to_workers is True
+    assert gather_directly(dask_backend.client)
+    local = ["tcp://127.0.0.1:40001", "inproc://10.0.0.5/123/1", "tcp://localhost:9"]
+    assert gather_directly(_FarClient(None, local))
+    # a worker on another host may be unreachable from the client: dask's default (scheduler)
+    assert not gather_directly(_FarClient(None, [*local, "tcp://10.0.0.7:40001"]))
+    assert not gather_directly(_FarClient(None, []))
+    # an explicit user setting wins either way
+    assert gather_directly(_FarClient(True, ["tcp://10.0.0.7:40001"]))
+    assert not gather_directly(_FarClient(False, local))
