@@ -320,11 +320,17 @@ def _segment_arrays(
     surface = ds[sv].values
     if not np.issubdtype(surface.dtype, np.integer):
         surface = np.where(np.isfinite(surface), surface, int(SurfaceType.UNLABELED))
+    n = np.ascontiguousarray(ds["n_photons"].values, dtype=np.float64)
+    h = np.ascontiguousarray(ds[hv].values, dtype=np.float64)
+    # a height without a photon behind it (hand-made or edited input; resampled segments are
+    # NaN when empty) is empty: no lead, no freeboard, rather than a freeboard whose
+    # uncertainty (photon spread / sqrt(0)) is NaN
+    h = np.where(n >= 1.0, h, np.nan)
     return {
         "x": x,
-        "h": np.ascontiguousarray(ds[hv].values, dtype=np.float64),
+        "h": h,
         "h_std": np.ascontiguousarray(ds["h_std"].values, dtype=np.float64),
-        "n": np.ascontiguousarray(ds["n_photons"].values, dtype=np.float64),
+        "n": n,
         "surface": np.ascontiguousarray(surface, dtype=np.int64),
         "surface_var": sv,  # type: ignore[dict-item]
         "height_var": hv,  # type: ignore[dict-item]

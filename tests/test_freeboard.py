@@ -167,3 +167,24 @@ def test_smoothed_blocked_freeboard_equals_unblocked(world):
     ref = freeboard(sea_surface(ds, SMOOTH), SMOOTH)
     got = sea_surface_blocked(ds, 5_000.0, SMOOTH, with_freeboard=True)
     xr.testing.assert_identical(got, ref)
+
+
+def test_a_height_without_photons_is_empty():
+    # hand-made or edited segments: a finite height on a zero-photon segment gets neither a
+    # freeboard nor a lead role (it used to get a freeboard with a NaN uncertainty)
+    x = np.arange(8) * 2.0 + 1.0
+    ds = xr.Dataset({
+        "x_atc": ("segment", x),
+        "h_cor_mean": ("segment", [0.0, 0.0, 0.3, 0.3, 0.3, -5.0, 0.3, 0.3]),
+        "h_std": ("segment", np.full(8, 0.1)),
+        "n_photons": ("segment", [4, 4, 4, 0, 4, 0, 4, 4]),
+        "surface_type": ("segment", [2, 2, 0, 0, 0, 2, 0, 0]),
+    })  # fmt: skip
+    out = freeboard(ds, SSHConfig(lead_edge_buffer=0.0))
+    fb, fu = out.freeboard.values, out.freeboard_uncertainty.values
+    ice = [2, 4, 6, 7]
+    # the -5 m "water" segment without photons is no lead: the sea surface stays at 0
+    np.testing.assert_allclose(fb[ice], 0.3, atol=1e-6)
+    assert np.all(np.isfinite(fu[ice]))
+    assert np.isnan(fb[3]) and np.isnan(fu[3])
+    assert np.isfinite(fb).sum() == np.isfinite(fu).sum() == len(ice)
