@@ -183,7 +183,7 @@ def test_a_height_without_photons_is_empty():
     out = freeboard(ds, SSHConfig(lead_edge_buffer=0.0))
     fb, fu = out.freeboard.values, out.freeboard_uncertainty.values
     ice = [2, 4, 6, 7]
-    # the -5 m "water" segment without photons is no lead: the sea surface stays at 0
+    # (the -5 m "water" segment without photons was never a lead: below min_photons)
     np.testing.assert_allclose(fb[ice], 0.3, atol=1e-6)
     assert np.all(np.isfinite(fu[ice]))
     assert np.isnan(fb[3]) and np.isnan(fu[3])

@@ -246,28 +246,35 @@ def test_synthetic_chunked_dask_equals_unchunked(granule):
     xr.testing.assert_identical(got, ref)
 
 
-def test_distributed_resample_gathers_from_the_workers(granule, dask_backend):
-    # on a distributed client the segments come straight from the worker that assembled them
-    # (not relayed by the scheduler, whose protocol-4 pickles copy every array twice) and
-    # equal the in-memory result
+def test_distributed_resample_gathers_from_the_workers(granule, dask_backend, monkeypatch):
+    # on a distributed client of a local cluster the segments come straight from the worker
+    # that assembled them (not relayed by the scheduler, whose protocol-4 pickles copy every
+    # array twice) and equal the in-memory result
     from distributed import Client
 
     from icefb.backends.dask import compute_kwargs
 
+    asked: list = []
+    gather = Client.gather
+
+    def spy(self, *args, **kwargs):
+        asked.append(kwargs.get("direct"))
+        return gather(self, *args, **kwargs)
+
+    monkeypatch.setattr(Client, "gather", spy)
     ds = icefb.open_atl03(granule)["gt2r"].to_dataset()
     ref = resample(ds.compute())
-    client = dask_backend.client
-    with client.as_current(), dask.config.set(scheduler=client.get):
-        assert client.direct_to_workers is True
-        assert compute_kwargs() == {"direct": True}
-        xr.testing.assert_identical(resample(ds.chunk(photon=4099)), ref)
-    # a user's own client keeps what it was told; the default (None) goes direct to local workers
-    for direct, expected in ((False, {}), (None, {"direct": True})):
-        with Client(client.scheduler.address, set_as_default=False,
-                    direct_to_workers=direct) as c, c.as_current(), \
+    addr = dask_backend.client.scheduler.address
+    for client_kw, expected in (({"address": dask_backend._cluster}, True),
+                                ({"address": addr}, None),
+                                ({"address": dask_backend._cluster, "direct_to_workers": False},
+                                 None)):  # fmt: skip
+        asked.clear()
+        with Client(set_as_default=False, **client_kw) as c, c.as_current(), \
                 dask.config.set(scheduler=c.get):
-            assert compute_kwargs() == expected
+            assert compute_kwargs() == ({"direct": True} if expected else {})
             xr.testing.assert_identical(resample(ds.chunk(photon=4099)), ref)
+        assert asked == [expected], (client_kw, asked)
     with dask.config.set(scheduler="threads"):
         assert compute_kwargs() == {}
 

@@ -10,9 +10,6 @@ from icefb.backends._base import Backend, Resident
 
 log = logging.getLogger(__name__)
 
-_LOOPBACK = ("127.", "localhost", "[::1]", "::1")
-
-
 def gather_directly(client: Any) -> bool:
     """Whether results should travel from the workers straight to ``client``.
 
@@ -22,7 +19,10 @@ def gather_directly(client: Any) -> bool:
     copied out again on the client. For a 224 MB segment Dataset that took 0.8-1.2 s here,
     against 0.11 s straight from the worker (protocol 5, arrays sent as buffers; measured in
     docs/performance.md). Direct transfer needs the client to reach every worker, which is
-    certain when they all listen on this machine's loopback or in-process addresses.
+    certain only for a cluster this process started on this machine (``LocalCluster``); a
+    worker address alone cannot tell (``127.0.0.1`` behind an SSH tunnel is another machine's
+    loopback, and an unreachable worker costs a 30 s connect timeout before dask falls back
+    to the scheduler).
 
     Parameters
     ----------
@@ -31,25 +31,16 @@ def gather_directly(client: Any) -> bool:
     Returns
     -------
     bool
-        The client's own ``direct_to_workers`` when the user set it (``Client(...,
+        The client's own ``direct_to_workers`` when set (``Client(...,
         direct_to_workers=...)`` or ``distributed.client.direct-to-workers``); otherwise True
-        when every worker address is local, else False (dask's default).
+        for a client of a ``LocalCluster`` object of this process, else False (dask's
+        default).
     """
     if client.direct_to_workers is not None:
         return bool(client.direct_to_workers)
-    try:
-        workers = client.scheduler_info().get("workers", {})
-    except Exception:  # a closed or half-started client: keep dask's default
-        return False
-    if not workers:
-        return False
-    for addr in workers:
-        proto, _, rest = str(addr).partition("://")
-        if proto == "inproc":
-            continue
-        if not rest.startswith(_LOOPBACK):
-            return False
-    return True
+    from distributed import LocalCluster
+
+    return isinstance(getattr(client, "cluster", None), LocalCluster)
 
 
 def compute_kwargs() -> dict[str, Any]:
@@ -63,6 +54,15 @@ def compute_kwargs() -> dict[str, Any]:
     if client is None or not hasattr(client, "direct_to_workers"):
         return {}
     return {"direct": True} if gather_directly(client) else {}
+
+
+def _own_direct() -> bool:
+    """``direct_to_workers`` for the clients of icefb's own local clusters: True unless the
+    user's dask config says otherwise."""
+    import dask
+
+    configured = dask.config.get("distributed.client.direct-to-workers", None)
+    return True if configured is None else bool(configured)
 
 
 class DaskBackend(Backend):
@@ -105,11 +105,11 @@ class DaskBackend(Backend):
 
     Notes
     -----
-    Results come straight from the workers to the client when they can
-    (:func:`gather_directly`: always for the local cluster this backend starts; for a given
-    client or scheduler when every worker listens on a local address, or when the client was
-    made with ``direct_to_workers=True``). distributed's default relays them through the
-    scheduler, which pickles their arrays into the message.
+    Results come straight from the workers to the client when that is known to work
+    (:func:`gather_directly`: for the local cluster this backend starts, unless
+    ``distributed.client.direct-to-workers`` is set False; for a given client when it was made
+    with ``direct_to_workers=True`` or from a ``LocalCluster`` object). distributed's default
+    relays them through the scheduler, which pickles their arrays into the message.
 
     Examples
     --------
@@ -158,7 +158,8 @@ class DaskBackend(Backend):
                     "the GPU cluster needs dask-cuda", expected="pip install 'icefb[gpu]'"
                 ) from err
             self._cluster = LocalCUDACluster(dashboard_address=":0")
-            self.client = Client(self._cluster, set_as_default=False, direct_to_workers=True)
+            self.client = Client(self._cluster, set_as_default=False,
+                                 direct_to_workers=_own_direct())
         else:
             # distributed logs every start-up step at INFO: keep a user's terminal readable
             if not log.isEnabledFor(logging.DEBUG):
@@ -189,12 +190,14 @@ class DaskBackend(Backend):
                     **extra,
                 )
             # results come straight from the local workers (gather_directly)
-            self.client = Client(self._cluster, set_as_default=False, direct_to_workers=True)
+            self.client = Client(self._cluster, set_as_default=False,
+                                 direct_to_workers=_own_direct())
         log.info("dask backend: %s", self.client)
 
     @property
-    def _direct(self) -> bool:
-        return gather_directly(self.client)
+    def _direct(self) -> bool | None:
+        # None (not False) leaves distributed its own choice, e.g. inside a worker
+        return True if gather_directly(self.client) else None
 
     @property
     def n_workers(self) -> int:

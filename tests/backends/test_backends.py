@@ -75,28 +75,34 @@ def test_local_workers_environment(dask_backend):
             os.environ["MALLOC_TRIM_THRESHOLD_"] = inherited
 
 
-class _FarClient:
-    """The two attributes :func:`gather_directly` reads, for a cluster on other hosts."""
-
-    def __init__(self, direct, workers):
-        self.direct_to_workers = direct
-        self._workers = workers
-
-    def scheduler_info(self):
-        return {"workers": dict.fromkeys(self._workers, {})}
-
 
 def test_gather_directly_only_where_every_worker_is_reachable(dask_backend):
-    from icefb.backends.dask import gather_directly
+    import dask
+    from distributed import Client
+
+    from icefb.backends.dask import _own_direct, gather_directly
 
     # icefb's own local cluster: results straight from the workers
     assert dask_backend.client.direct_to_workers is True
     assert gather_directly(dask_backend.client)
-    local = ["tcp://127.0.0.1:40001", "inproc://10.0.0.5/123/1", "tcp://localhost:9"]
-    assert gather_directly(_FarClient(None, local))
-    # a worker on another host may be unreachable from the client: dask's default (scheduler)
-    assert not gather_directly(_FarClient(None, [*local, "tcp://10.0.0.7:40001"]))
-    assert not gather_directly(_FarClient(None, []))
+    assert dask_backend._direct is True
+    # a user's client of a LocalCluster object of this process: direct too
+    with Client(dask_backend._cluster, set_as_default=False) as c:
+        assert c.direct_to_workers is None and gather_directly(c)
+    # by address only, the workers may be another machine's (an SSH tunnel to 127.0.0.1):
+    # dask's default, through the scheduler; the backend then leaves distributed its choice
+    addr = dask_backend.client.scheduler.address
+    with Client(addr, set_as_default=False) as c:
+        assert not gather_directly(c)
+        be = get_backend("dask", client=c, progress=False)
+        assert be._direct is None
+        assert be.map(unit_checksum, UNITS[:2], 2.0) == dask_backend.map(unit_checksum,
+                                                                          UNITS[:2], 2.0)
     # an explicit user setting wins either way
-    assert gather_directly(_FarClient(True, ["tcp://10.0.0.7:40001"]))
-    assert not gather_directly(_FarClient(False, local))
+    with Client(addr, set_as_default=False, direct_to_workers=True) as c:
+        assert gather_directly(c)
+    with Client(dask_backend._cluster, set_as_default=False, direct_to_workers=False) as c:
+        assert not gather_directly(c)
+    assert _own_direct() is True
+    with dask.config.set({"distributed.client.direct-to-workers": False}):
+        assert _own_direct() is False
