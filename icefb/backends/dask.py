@@ -10,6 +10,7 @@ from icefb.backends._base import Backend, Resident
 
 log = logging.getLogger(__name__)
 
+
 def gather_directly(client: Any) -> bool:
     """Whether results should travel from the workers straight to ``client``.
 
