@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--gpu", action="store_true",
                    help="run inference on CUDA (needs the gpu extra and a GPU)")
     r.add_argument("--figures", help="also write PNG figures into this folder")
+    r.add_argument("--cross-pairs", action="store_true",
+                   help="combine the sea surface of the granule's three beam pairs "
+                        "(SSHConfig.cross_pairs; each granule is then one unit)")
     r.add_argument("--no-progress", action="store_true")
 
     t = sub.add_parser("train", help="train a classifier on labeled products "
@@ -71,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _cmd_run(a: argparse.Namespace) -> int:
     from icefb.pipeline import RunConfig, run
+    from icefb.seasurface import SSHConfig
     from icefb.segments import BinningConfig
 
     device = None
@@ -91,6 +95,7 @@ def _cmd_run(a: argparse.Namespace) -> int:
         surface_source=a.surface_source,
         beams=tuple(a.beams) if a.beams else None,
         device=device,
+        ssh=SSHConfig(cross_pairs=a.cross_pairs),
     )
     try:
         result = run(a.granules, a.output, scenes=a.scenes, config=config, backend=backend,

@@ -134,7 +134,7 @@ def freeboard(
     [nan, nan, 0.3, nan]
     """
     config = config or SSHConfig()
-    if isinstance(segments, xr.DataTree) and config.pair_leads:
+    if isinstance(segments, xr.DataTree) and (config.pair_leads or config.cross_pairs):
         # the sea surface of a beam without one needs its pair partner's leads too
         segments = _sea_surface_tree_paired(segments, config, only_missing=True)
     return map_beams(_freeboard_ds, segments, config)

@@ -179,13 +179,15 @@ def run(
         if scene:
             scene_ids.append(Path(scene).name)
         wanted = _granule_beams(g, config.beams)
-        present = _granule_beams(g, None) if config.beams and config.ssh.pair_leads else wanted
+        cross = config.ssh.cross_pairs
+        present = (_granule_beams(g, None) if config.beams and (config.ssh.pair_leads or cross)
+                   else wanted)
         for beam in present:
             group = beam if len(paths) == 1 else f"{Path(g).stem}/{beam}"
             item = (WorkUnit(g, beam, scene=scene), group)
             if beam in wanted:
                 units.append(item)
-            elif pair_beam_name(beam) in wanted:
+            elif cross or pair_beam_name(beam) in wanted:
                 partners.append(item)
 
     provenance = {
@@ -206,7 +208,8 @@ def run(
     # the two beams of a pair run together (their sea surface shares leads); a pair with one
     # beam complete is processed again for the other's leads but written only where missing
     helpers = {g for _, g in partners}
-    work = [grp for grp in pair_units(units + partners, config.ssh.pair_leads)
+    work = [grp for grp in pair_units(units + partners, config.ssh.pair_leads,
+                                      config.ssh.cross_pairs)
             if any(g not in done and g not in helpers for _, g in grp)]
     result = RunResult(product=store, skipped=skipped)
     if work:

@@ -146,9 +146,11 @@ def process_beams(
     Parameters
     ----------
     units : list of WorkUnit
-        One unit, or the two beams of a pair of the same granule (see :func:`pair_units`).
-        Two beams share their leads in the sea surface when ``config.ssh.pair_leads`` is on;
-        otherwise each is processed alone.
+        One unit, or the two beams of a pair of the same granule, or with
+        ``config.ssh.cross_pairs`` every beam of one granule (see :func:`pair_units`).
+        Two beams share their leads in the sea surface when ``config.ssh.pair_leads`` is on,
+        and the pairs of a granule are combined with ``cross_pairs``; otherwise each beam is
+        processed alone.
     config : RunConfig
         Run parameters.
 
@@ -165,7 +167,7 @@ def process_beams(
     done = [_classified_beam(u, config) for u in units]
     ssh_cfg = ssh_config(config)
     t0 = time.perf_counter()
-    if len(units) == 2 and ssh_cfg.pair_leads:
+    if len(units) >= 2 and (ssh_cfg.pair_leads or ssh_cfg.cross_pairs):
         tree = xr.DataTree.from_dict({u.beam: seg for u, (seg, _) in zip(units, done,
                                                                           strict=True)})
         tree = freeboard(sea_surface(tree, ssh_cfg), ssh_cfg)
@@ -185,8 +187,8 @@ def process_beam(unit: WorkUnit, config: RunConfig) -> tuple[xr.Dataset, dict[st
     return process_beams([unit], config)[0]
 
 
-def pair_units(items: list[tuple[WorkUnit, str]], pair_leads: bool = True
-               ) -> list[list[tuple[WorkUnit, str]]]:
+def pair_units(items: list[tuple[WorkUnit, str]], pair_leads: bool = True,
+               cross_pairs: bool = False) -> list[list[tuple[WorkUnit, str]]]:
     """Group ``(unit, group)`` items into run units: the two beams of a pair together.
 
     Parameters
@@ -195,6 +197,9 @@ def pair_units(items: list[tuple[WorkUnit, str]], pair_leads: bool = True
         Beams of one or more granules with their product group names.
     pair_leads : bool
         Group pairs (``gtNl`` with ``gtNr`` of the same granule); False: one beam per unit.
+    cross_pairs : bool
+        Group every beam of a granule (``SSHConfig.cross_pairs``: the sea surface of a pair
+        then depends on the granule's other pairs).
 
     Returns
     -------
@@ -210,6 +215,11 @@ def pair_units(items: list[tuple[WorkUnit, str]], pair_leads: bool = True
     """
     from icefb.seasurface import pair_beam_name
 
+    if cross_pairs:
+        granules: dict[str, list[tuple[WorkUnit, str]]] = {}
+        for it in items:
+            granules.setdefault(it[0].granule, []).append(it)
+        return list(granules.values())
     if not pair_leads:
         return [[it] for it in items]
     out: list[list[tuple[WorkUnit, str]]] = []

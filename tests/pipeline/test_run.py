@@ -231,3 +231,32 @@ def test_scheduler_address_connects_to_a_running_cluster(small_world, serial_pro
     got = _beams(out)["gt2l"]
     ref = _beams(serial_product[0])["gt2l"]
     xr.testing.assert_identical(_strip_volatile(got), _strip_volatile(ref))
+
+
+def test_cross_pairs_runs_each_granule_as_one_unit(tmp_path):
+    # SSHConfig.cross_pairs: the three pairs of a granule share their sea surfaces, so a beam
+    # asked for alone still gets the sea surface of the whole-granule run (the other beams
+    # are read for their leads, not written), and it differs from the pair-only one
+    from icefb.backends import WorkUnit
+    from icefb.pipeline.units import pair_units
+    from icefb.seasurface import SSHConfig
+    from icefb.synth import make_granule
+
+    granule = make_granule(tmp_path / "ATL03_x.h5", seed=7, length_km=12.0)
+    cfg = RunConfig(ssh=SSHConfig(cross_pairs=True))
+    full, one, plain = tmp_path / "full.zarr", tmp_path / "one.zarr", tmp_path / "plain.zarr"
+    run(granule, full, config=cfg, backend="serial", progress=False)
+    res = run(granule, one, config=dataclasses.replace(cfg, beams=("gt2r",)),
+              backend="serial", progress=False)
+    run(granule, plain, config=RunConfig(beams=("gt2r",)), backend="serial", progress=False)
+    assert [b["group"] for b in res.beams] == ["gt2r"]
+    got, ref, base = _beams(one)["gt2r"], _beams(full)["gt2r"], _beams(plain)["gt2r"]
+    assert sorted(_beams(one)) == ["gt2r"] and len(_beams(full)) == 6
+    assert got["ssh"].attrs["cross_pairs"] == "gt1l+gt1r gt2l+gt2r gt3l+gt3r"
+    np.testing.assert_array_equal(got["ssh"].values, ref["ssh"].values)
+    np.testing.assert_array_equal(got["ssh_flag"].values, ref["ssh_flag"].values)
+    assert "cross_pairs" not in base["ssh"].attrs
+    assert not np.array_equal(got["ssh"].values, base["ssh"].values, equal_nan=True)
+    units = [(WorkUnit(g, b), b) for g in ("a.h5", "b.h5") for b in ("gt1l", "gt2r")]
+    assert [[b for _, b in grp] for grp in pair_units(units, cross_pairs=True)] == \
+        [["gt1l", "gt2r"], ["gt1l", "gt2r"]]

@@ -1,0 +1,206 @@
+"""Sea surface combined across the beam pairs of a granule (``SSHConfig.cross_pairs``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from icefb.errors import ConfigError
+from icefb.freeboard import freeboard
+from icefb.seasurface import (
+    SSH_CROSS_FLAG_MEANINGS,
+    SSHConfig,
+    cross_pair_windows,
+    sea_surface,
+    sea_surface_block,
+    sea_surface_blocked,
+)
+
+BEAMS = ("gt1l", "gt1r", "gt2l", "gt2r", "gt3l", "gt3r")
+
+
+# ---------------------------------------------------------------------------------------------
+# the window combination
+# ---------------------------------------------------------------------------------------------
+def _windows(*rows):
+    ssh = np.array(rows, dtype=np.float64)
+    return ssh, np.where(np.isnan(ssh), 0, 4)
+
+
+def test_offset_between_pairs_fills_a_window_without_leads():
+    # pair 1 sits 3 cm below pair 0 wherever both have leads; pair 0 has none in window 2
+    ssh, n = _windows([0.10, 0.12, np.nan, 0.11, 0.09], [0.07, 0.09, 0.10, 0.08, 0.06])
+    unc = np.full(ssh.shape, 0.01)
+    got, got_unc = cross_pair_windows(ssh, unc, n, SSHConfig())
+    assert got[0, 2] == pytest.approx(0.10 + 0.03)
+    # its uncertainty: pair 1's own plus the offset's (floored at cross_pair_error)
+    assert got_unc[0, 2] == pytest.approx(np.sqrt(0.01**2 + 0.02**2))
+    # where both have leads each value is the inverse-variance mean of the two estimates
+    w_own, w_other = 1 / 0.01**2, 1 / (0.01**2 + 0.02**2)
+    expect = (w_own * 0.10 + w_other * (0.07 + 0.03)) / (w_own + w_other)
+    assert got[0, 0] == pytest.approx(expect)
+    assert got_unc[0, 0] == pytest.approx(np.sqrt(1 / (w_own + w_other)))
+    # symmetric for pair 1 (its offset to pair 0 is -3 cm)
+    assert got[1, 2] == pytest.approx(0.10)
+
+
+def test_offset_leaves_the_window_itself_out():
+    # a window where the two pairs disagree by 10 cm must not set its own offset: the offset
+    # comes from the other windows (3 cm), so pair 1's estimate for pair 0 is 0.05 + 0.03
+    ssh, n = _windows([0.10, 0.10, 0.15, 0.10], [0.07, 0.07, 0.05, 0.07])
+    unc = np.array([[0.01, 0.01, 1.0, 0.01], [0.01, 0.01, 0.01, 0.01]])
+    got, _ = cross_pair_windows(ssh, unc, n, SSHConfig(cross_pair_error=0.0))
+    var_own, var_other = 1.0, 0.01**2 + 1 / (3 / (0.01**2 + 0.01**2))
+    expect = (0.15 / var_own + 0.08 / var_other) / (1 / var_own + 1 / var_other)
+    assert got[0, 2] == pytest.approx(expect)
+
+
+def test_offset_only_from_windows_within_the_radius():
+    # common windows only at the start; a gap of pair 0 further than the radius stays empty
+    nan = np.nan
+    ssh, n = _windows([0.1, 0.1, nan, nan, nan, nan, nan, nan],
+                      [0.0, 0.0, nan, nan, nan, nan, 0.0, 0.0])
+    unc = np.full(ssh.shape, 0.01)
+    cfg = SSHConfig(cross_pair_radius=10_000.0)  # 2 windows at the 5 km stride
+    got, got_unc = cross_pair_windows(ssh, unc, n, cfg)
+    assert np.isnan(got[0, 6]) and np.isnan(got[0, 7]) and np.isnan(got_unc[0, 6])
+    wide, _ = cross_pair_windows(ssh, unc, n, SSHConfig(cross_pair_radius=40_000.0))
+    assert wide[0, 6] == pytest.approx(0.1) and wide[0, 7] == pytest.approx(0.1)
+    # windows where nobody has leads stay empty
+    assert np.isnan(got[:, 3]).all()
+
+
+def test_a_single_pair_is_its_own_estimate():
+    ssh, n = _windows([0.1, np.nan, 0.2])
+    unc = np.full(ssh.shape, 0.01)
+    got, got_unc = cross_pair_windows(ssh, unc, n)
+    np.testing.assert_array_equal(got, ssh)
+    np.testing.assert_allclose(got_unc[:, [0, 2]], 0.01)
+
+
+@pytest.mark.parametrize("kwargs", [{"cross_pairs": 1}, {"cross_pair_radius": 0.0},
+                                    {"cross_pair_error": -0.01},
+                                    {"cross_pair_radius": np.inf}])
+def test_config_is_validated(kwargs):
+    with pytest.raises(ConfigError):
+        SSHConfig(**kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# against the synthetic world
+# ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def lead_poor_granule(tmp_path_factory):
+    """Seed 7, six beams, 30 km: the gt2 and gt3 pairs have leads in under half the windows."""
+    from icefb.io.atl03 import open_atl03
+    from icefb.segments import resample
+    from icefb.synth import make_granule, read_truth
+
+    path = make_granule(tmp_path_factory.mktemp("cross") / "g.h5", seed=7, length_km=30.0)
+    tree = resample(open_atl03(path))
+    beams, truths = {"/": xr.Dataset(attrs={"granule": "g"})}, {}
+    for beam in BEAMS:
+        seg = tree[beam].to_dataset().load()
+        _, truth = read_truth(path, beam)
+        common = np.intersect1d(seg.segment.values, truth.segment.values)
+        seg, truth = seg.sel(segment=common), truth.sel(segment=common)
+        beams[beam] = seg.assign(surface_type=truth.surface_type)
+        truths[beam] = truth
+    return xr.DataTree.from_dict(beams), truths
+
+
+def _rms(e):
+    return float(np.sqrt(np.mean(np.asarray(e, np.float64) ** 2)))
+
+
+def test_cross_pairs_against_the_true_sea_surface(lead_poor_granule):
+    tree, truths = lead_poor_granule
+    cfg = SSHConfig(cross_pairs=True)
+    paired = sea_surface(tree)
+    crossed = sea_surface(tree, cfg)
+    assert crossed.attrs == {"granule": "g"}
+    for beam in BEAMS:
+        truth = truths[beam].ssh.values
+        ds = crossed[beam].to_dataset()
+        e_pair = paired[beam].ssh.values - truth
+        e_cross = ds.ssh.values - truth
+        assert np.isfinite(e_cross).all()
+        # issue #7's target on every beam; never worse than the pair alone by more than 3 mm
+        assert _rms(e_cross) <= 0.02, beam
+        assert _rms(e_cross) <= _rms(e_pair) + 0.003, beam
+        assert ds.ssh_flag.attrs["flag_meanings"] == SSH_CROSS_FLAG_MEANINGS
+        assert set(np.unique(ds.ssh_flag.values)) <= {0, 1, 2, 3, 4, 5, 6}
+        assert ds.ssh.attrs["cross_pairs"] == "gt1l+gt1r gt2l+gt2r gt3l+gt3r"
+        assert ds.ssh.attrs["pair_beam"] == ("gt" + beam[2] + ("r" if beam[3] == "l" else "l"))
+    # the lead-poor pairs: where they had no lead the other pairs' SSH replaces the along-track
+    # interpolation/extrapolation, and is much closer to the truth there
+    for beam in ("gt2l", "gt3l"):
+        flag = crossed[beam].ssh_flag.values
+        other = flag == 6
+        assert other.mean() > 0.2
+        truth = truths[beam].ssh.values[other]
+        assert np.isin(paired[beam].ssh_flag.values[other], (1, 2)).all()
+        assert (_rms(crossed[beam].ssh.values[other] - truth)
+                < 0.75 * _rms(paired[beam].ssh.values[other] - truth))
+    # the two beams of a pair still share one sea surface
+    for a, b in (("gt1l", "gt1r"), ("gt2l", "gt2r"), ("gt3l", "gt3r")):
+        common = np.intersect1d(crossed[a].segment.values, crossed[b].segment.values)
+        np.testing.assert_array_equal(crossed[a].ssh.sel(segment=common).values,
+                                      crossed[b].ssh.sel(segment=common).values)
+
+
+def test_cross_pairs_uncertainty_is_not_far_off(lead_poor_granule):
+    # the combined uncertainty: normalised errors with an RMS between 0.7 and 1.6 (1 is
+    # calibrated; overlapping windows share leads, which the offsets' errors ignore)
+    tree, truths = lead_poor_granule
+    crossed = sea_surface(tree, SSHConfig(cross_pairs=True))
+    z = np.concatenate([(crossed[b].ssh.values - truths[b].ssh.values)
+                        / crossed[b].ssh_uncertainty.values for b in BEAMS])
+    assert 0.7 < _rms(z) < 1.6
+
+
+def test_freeboard_on_a_tree_uses_the_cross_pair_sea_surface(lead_poor_granule):
+    tree, truths = lead_poor_granule
+    cfg = SSHConfig(cross_pairs=True)
+    direct = freeboard(tree, cfg)
+    two_step = freeboard(sea_surface(tree, cfg), cfg)
+    paired = freeboard(tree)
+    for beam in BEAMS:
+        xr.testing.assert_identical(direct[beam].to_dataset(), two_step[beam].to_dataset())
+    # the thick-ice freeboard of the lead-poor pair moves towards the truth
+    e_cross, e_pair = [], []
+    for beam in ("gt2l", "gt2r"):
+        t = truths[beam]
+        thick = (t.surface_type.values == 0) & (direct[beam].n_photons.values >= 5)
+        e_cross.append(direct[beam].freeboard.values[thick] - t.freeboard.values[thick])
+        e_pair.append(paired[beam].freeboard.values[thick] - t.freeboard.values[thick])
+    assert _rms(np.concatenate(e_cross)) < _rms(np.concatenate(e_pair))
+
+
+def test_beams_of_one_pair_only_fall_back_to_pairing(lead_poor_granule):
+    tree, _ = lead_poor_granule
+    one_pair = xr.DataTree.from_dict({b: tree[b].to_dataset() for b in ("gt1l", "gt1r")})
+    got = sea_surface(one_pair, SSHConfig(cross_pairs=True))
+    ref = sea_surface(one_pair)
+    for b in ("gt1l", "gt1r"):
+        xr.testing.assert_identical(got[b].to_dataset(), ref[b].to_dataset())
+
+
+def test_cross_pairs_without_pair_leads_combines_every_beam(lead_poor_granule):
+    tree, truths = lead_poor_granule
+    got = sea_surface(tree, SSHConfig(cross_pairs=True, pair_leads=False))
+    assert "pair_beam" not in got["gt2r"].ssh.attrs
+    assert got["gt2r"].ssh.attrs["cross_pairs"] == " ".join(BEAMS)
+    alone = sea_surface(tree, SSHConfig(pair_leads=False))
+    e = got["gt2r"].ssh.values - truths["gt2r"].ssh.values
+    assert _rms(e) < _rms(alone["gt2r"].ssh.values - truths["gt2r"].ssh.values)
+
+
+def test_block_functions_refuse_cross_pairs(lead_poor_granule):
+    tree, _ = lead_poor_granule
+    cfg = SSHConfig(cross_pairs=True)
+    with pytest.raises(ConfigError, match="cross_pairs"):
+        sea_surface_blocked(tree, 10_000.0, cfg)
+    with pytest.raises(ConfigError, match="cross_pairs"):
+        sea_surface_block(tree["gt1l"].to_dataset(), (0.0, 1e9), cfg, beam="gt1l")
