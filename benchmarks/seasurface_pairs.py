@@ -4,7 +4,7 @@ the leads of beam pairs (the "Beam pairs" table of docs/seasurface.md).
 Usage (from the repository root)::
 
     .venv/bin/python benchmarks/seasurface_pairs.py [--seeds 3 7] [--km 30] [--per-beam]
-        [--uncertainty]
+        [--uncertainty] [--cross]
 
 Granules: ``icefb.synth.make_granule(seed, length_km)``, six beams, resampled to 2 m, surface
 type from the truth sidecar; ``freeboard(sea_surface(tree, cfg), cfg)`` on the tree of the six
@@ -14,6 +14,8 @@ beams with ``pair_leads`` False ("alone") and True ("paired"). Prints a Markdown
 ``--uncertainty`` prints instead the "Uncertainty calibration" table: ``z = (ssh - true ssh) /
 ssh_uncertainty`` on segments whose windows hold leads and on filled ones, and the same for the
 freeboard of thick- and thin-ice segments, alone and paired.
+``--cross`` prints instead the "Across beam pairs" table: the tree with pooled pairs against
+the same tree with ``cross_pairs=True``.
 Not an asv benchmark (no ``time_*`` names): a script the docs cite.
 """
 
@@ -133,6 +135,35 @@ def uncertainty(seeds: list[int], km: float) -> None:
             row("all", p, name, acc[(p, name)])
 
 
+def cross(seeds: list[int], km: float) -> None:
+    """The "Across beam pairs" table: pairs pooled, then also combined across the pairs."""
+    from icefb.freeboard import freeboard
+    from icefb.seasurface import SSHConfig, sea_surface
+
+    print("| seed | beam | SSH RMSE paired | SSH RMSE across pairs | segments flagged 6 "
+          "| thick-ice freeboard RMSE (n >= 5), paired / across |")
+    print("|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in seeds:
+            d = world(seed, km, Path(tmp))
+            tree = xr.DataTree.from_dict({b: seg for b, (seg, _) in d.items()})
+            cfgs = (SSHConfig(), SSHConfig(cross_pairs=True))
+            outs = [freeboard(sea_surface(tree, c), c) for c in cfgs]
+            z = []
+            for b, (seg, truth) in d.items():
+                thick = (truth.surface_type.values == 0) & (seg.n_photons.values >= 5)
+                e = [o[b].ssh.values.astype(float) - truth.ssh.values for o in outs]
+                fb = [o[b].freeboard.values[thick].astype(float) - truth.freeboard.values[thick]
+                      for o in outs]
+                z.append(e[1] / outs[1][b].ssh_uncertainty.values)
+                f6 = float(np.mean(outs[1][b].ssh_flag.values == 6))
+                print(f"| {seed} | {b} | {_cm_rms(e[0]):.2f} | {_cm_rms(e[1]):.2f} | "
+                      f"{100 * f6:.0f} % | {_cm_rms(fb[0]):.2f} / {_cm_rms(fb[1]):.2f} |")
+            zz = np.concatenate(z)
+            print(f"| {seed} | RMS of (ssh - truth) / ssh_uncertainty, across pairs: "
+                  f"{np.sqrt(np.mean(zz**2)):.2f} | | | | |")
+
+
 def main() -> None:
     from icefb.freeboard import freeboard
     from icefb.seasurface import SSHConfig, _beam_lead_set, sea_surface
@@ -144,7 +175,12 @@ def main() -> None:
                     help='print the "Every beam" table (single-beam runs) instead')
     ap.add_argument("--uncertainty", action="store_true",
                     help='print the "Uncertainty calibration" table instead')
+    ap.add_argument("--cross", action="store_true",
+                    help='print the "Across beam pairs" table instead')
     args = ap.parse_args()
+    if args.cross:
+        cross(args.seeds, args.km)
+        return
     if args.uncertainty:
         uncertainty(args.seeds, args.km)
         return
