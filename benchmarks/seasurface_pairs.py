@@ -33,20 +33,11 @@ BEAMS = ("gt1l", "gt1r", "gt2l", "gt2r", "gt3l", "gt3r")
 
 def world(seed: int, km: float, folder: Path) -> dict[str, tuple[xr.Dataset, xr.Dataset]]:
     """Per beam: (segments with the true surface_type, truth) on their common segments."""
-    from icefb.io.atl03 import open_atl03
-    from icefb.segments import resample
-    from icefb.synth import make_granule, read_truth
+    from icefb.synth import make_granule
+    from icefb.testing import segments_with_truth
 
     path = make_granule(folder / f"g{seed}.h5", seed=seed, length_km=km)
-    tree = resample(open_atl03(path))
-    out = {}
-    for b in BEAMS:
-        seg = tree[b].to_dataset().load()
-        _, truth = read_truth(path, b)
-        common = np.intersect1d(seg.segment.values, truth.segment.values)
-        seg, truth = seg.sel(segment=common), truth.sel(segment=common)
-        out[b] = (seg.assign(surface_type=truth.surface_type), truth)
-    return out
+    return segments_with_truth(path, BEAMS)
 
 
 def _cm_rms(a: np.ndarray) -> float:

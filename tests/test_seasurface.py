@@ -584,22 +584,14 @@ def test_pair_alignment_checked(pair_world):
 @pytest.fixture(scope="module")
 def granule_pair(tmp_path_factory):
     """Synthetic ATL03 granule, seed 7 (few leads), beams gt1l (strong) and gt1r (weak)."""
-    from icefb.io.atl03 import open_atl03
-    from icefb.segments import resample
-    from icefb.synth import make_granule, read_truth
+    from icefb.synth import make_granule
+    from icefb.testing import segments_with_truth
 
     path = make_granule(tmp_path_factory.mktemp("pair") / "g.h5", seed=7, length_km=30.0,
                         beams=("gt1l", "gt1r"))
-    tree = resample(open_atl03(path))
-    beams, truths = {}, {}
-    for beam in ("gt1l", "gt1r"):
-        seg = tree[beam].to_dataset().load()
-        _, truth = read_truth(path, beam)
-        common = np.intersect1d(seg.segment.values, truth.segment.values)
-        seg, truth = seg.sel(segment=common), truth.sel(segment=common)
-        beams[beam] = seg.assign(surface_type=truth.surface_type)
-        truths[beam] = truth
-    return xr.DataTree.from_dict(beams), truths
+    got = segments_with_truth(path, ("gt1l", "gt1r"))
+    return (xr.DataTree.from_dict({b: s for b, (s, _) in got.items()}),
+            {b: t for b, (_, t) in got.items()})
 
 
 def test_pair_leads_on_synthetic_granule(granule_pair):

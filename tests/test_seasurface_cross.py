@@ -93,20 +93,13 @@ def test_config_is_validated(kwargs):
 @pytest.fixture(scope="module")
 def lead_poor_granule(tmp_path_factory):
     """Seed 7, six beams, 30 km: the gt2 and gt3 pairs have leads in under half the windows."""
-    from icefb.io.atl03 import open_atl03
-    from icefb.segments import resample
-    from icefb.synth import make_granule, read_truth
+    from icefb.synth import make_granule
+    from icefb.testing import segments_with_truth
 
     path = make_granule(tmp_path_factory.mktemp("cross") / "g.h5", seed=7, length_km=30.0)
-    tree = resample(open_atl03(path))
-    beams, truths = {"/": xr.Dataset(attrs={"granule": "g"})}, {}
-    for beam in BEAMS:
-        seg = tree[beam].to_dataset().load()
-        _, truth = read_truth(path, beam)
-        common = np.intersect1d(seg.segment.values, truth.segment.values)
-        seg, truth = seg.sel(segment=common), truth.sel(segment=common)
-        beams[beam] = seg.assign(surface_type=truth.surface_type)
-        truths[beam] = truth
+    got = segments_with_truth(path, BEAMS)
+    beams = {"/": xr.Dataset(attrs={"granule": "g"})} | {b: s for b, (s, _) in got.items()}
+    truths = {b: t for b, (_, t) in got.items()}
     return xr.DataTree.from_dict(beams), truths
 
 
@@ -204,3 +197,31 @@ def test_block_functions_refuse_cross_pairs(lead_poor_granule):
         sea_surface_blocked(tree, 10_000.0, cfg)
     with pytest.raises(ConfigError, match="cross_pairs"):
         sea_surface_block(tree["gt1l"].to_dataset(), (0.0, 1e9), cfg, beam="gt1l")
+
+
+def test_segments_with_truth_lines_up_with_the_truth(lead_poor_granule):
+    # icefb.testing.segments_with_truth: same segments as the truth, its surface type, and
+    # thick-ice heights at the true surface within the photon noise
+    tree, truths = lead_poor_granule
+    for beam in BEAMS:
+        seg, truth = tree[beam].to_dataset(), truths[beam]
+        np.testing.assert_array_equal(seg.segment.values, truth.segment.values)
+        np.testing.assert_array_equal(seg.surface_type.values, truth.surface_type.values)
+        thick = (truth.surface_type.values == 0) & (seg.n_photons.values >= 5)
+        d = seg.h_cor_mean.values[thick] - truth.surface_height.values[thick]
+        assert thick.sum() > 500 and abs(float(np.median(d))) < 0.03
+
+
+def test_an_empty_beam_in_a_cross_pair_tree(lead_poor_granule):
+    # a beam without segments gets empty SSH variables; its partner and the other pairs
+    # still get theirs, the partner's as with its pair's leads pooled (none from the empty one)
+    tree, _ = lead_poor_granule
+    nodes = {b: tree[b].to_dataset() for b in BEAMS}
+    nodes["gt3r"] = nodes["gt3r"].isel(segment=slice(0, 0))
+    got = sea_surface(xr.DataTree.from_dict(nodes), SSHConfig(cross_pairs=True))
+    assert got["gt3r"].sizes["segment"] == 0 and "ssh" in got["gt3r"].variables
+    full = sea_surface(tree, SSHConfig(cross_pairs=True))
+    for beam in ("gt1l", "gt2r", "gt3l"):
+        assert np.isfinite(got[beam].ssh.values).all()
+    # gt3r had its own leads: without them gt3l's sea surface changes
+    assert not np.array_equal(got["gt3l"].ssh.values, full["gt3l"].ssh.values)

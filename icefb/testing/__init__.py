@@ -11,6 +11,7 @@ __all__ = [
     "assert_products_identical",
     "product_beams_loaded",
     "real_file",
+    "segments_with_truth",
     "unit_checksum",
     "unit_fails",
     "worker_dask_config",
@@ -142,3 +143,41 @@ def real_file(name: str) -> str:
         if (c / name).is_file():
             return str(c / name)
     raise FileNotFoundError(f"{name} not found in any of {[str(c) for c in candidates]}")
+
+
+def segments_with_truth(
+    granule: str | os.PathLike[str], beams: tuple[str, ...] | list[str]
+) -> dict[str, tuple[xr.Dataset, xr.Dataset]]:
+    """Resampled segments of a synthetic granule beside its truth, per beam.
+
+    Each beam is resampled (``icefb.resample``, in memory) and cut to the segments that also
+    appear in the truth sidecar; the segments get the true ``surface_type``, so that the sea
+    surface and freeboard can be scored against the truth without a classifier.
+
+    Parameters
+    ----------
+    granule : path
+        A granule written by :func:`icefb.synth.make_granule`.
+    beams : sequence of str
+        Beams to return.
+
+    Returns
+    -------
+    dict
+        ``{beam: (segments, truth)}``, both on the same ``segment`` coordinate.
+    """
+    import numpy as np
+
+    from icefb.io.atl03 import open_atl03
+    from icefb.segments import resample
+    from icefb.synth import read_truth
+
+    tree = resample(open_atl03(granule, beams=list(beams)))
+    out: dict[str, tuple[xr.Dataset, xr.Dataset]] = {}
+    for beam in beams:
+        seg = tree[beam].to_dataset().load()
+        _, truth = read_truth(granule, beam)
+        common = np.intersect1d(seg.segment.values, truth.segment.values)
+        seg, truth = seg.sel(segment=common), truth.sel(segment=common)
+        out[beam] = (seg.assign(surface_type=truth.surface_type), truth)
+    return out
