@@ -49,8 +49,13 @@ __all__ = [
     "SSH_CROSS_FLAG_MEANINGS",
     "SSH_CROSS_FLAG_VALUES",
     "SSHBlock",
+    "PairWindows",
     "SSHConfig",
+    "apply_pair_windows",
+    "combine_pair_windows",
+    "cross_pair_windows",
     "halo_length",
+    "pair_windows",
     "pair_beam_name",
     "plan_blocks",
     "sea_surface",
@@ -595,14 +600,19 @@ def cross_pair_windows(
                 continue
             both = has[p] & has[q]
             wgt = np.where(both, 1.0 / (var_w[p] + var_w[q]), 0.0)
-            diff = np.where(both, ssh_w[p] - ssh_w[q], 0.0)
-            # window sums over [j - reach, j + reach] by cumulative sums, minus window j
-            cw = np.concatenate([[0.0], np.cumsum(wgt)])
-            cd = np.concatenate([[0.0], np.cumsum(wgt * diff)])
-            j = np.arange(nw)
-            lo, hi = np.maximum(j - reach, 0), np.minimum(j + reach + 1, nw)
-            sw = cw[hi] - cw[lo] - wgt
-            sd = cd[hi] - cd[lo] - wgt * diff
+            wdiff = wgt * np.where(both, ssh_w[p] - ssh_w[q], 0.0)
+            # sums over the windows j - reach .. j + reach except j, added in that order for
+            # every window: the same bits whatever window the arrays start at (a block, a
+            # pipeline unit, the whole granule), which cumulative sums would not give
+            sw = np.zeros(nw)
+            sd = np.zeros(nw)
+            for d in range(-reach, reach + 1):
+                if d == 0 or abs(d) >= nw:
+                    continue
+                dst = slice(max(-d, 0), nw - max(d, 0))
+                src = slice(max(d, 0), nw - max(-d, 0))
+                sw[dst] += wgt[src]
+                sd[dst] += wdiff[src]
             ok = has[q] & (sw > 0)
             offset = np.where(ok, sd / np.where(ok, sw, 1.0), 0.0)
             var = np.where(ok, var_w[q] + np.maximum(1.0 / np.where(ok, sw, 1.0), floor_var),
@@ -956,8 +966,7 @@ def _sea_surface_tree_paired(
 
     todo = [path for path, (_, ds) in nodes.items()
             if _is_segment_ds(ds) and not (only_missing and "ssh" in ds.variables)]
-    crossed = (_cross_pair_ssh(nodes, partners, todo, config, lead_set) if config.cross_pairs
-               else {})
+    crossed = _cross_pair_ssh(nodes, partners, todo, config) if config.cross_pairs else {}
     out: dict[str, xr.Dataset] = {}
     for path, (name, ds) in nodes.items():
         if path in crossed:
@@ -975,9 +984,178 @@ def _sea_surface_tree_paired(
     return xr.DataTree.from_dict(out, name=tree.name)
 
 
+@dataclass(frozen=True)
+class PairWindows:
+    """Window sea surface of one beam pair (or lone beam) of a granule.
+
+    What each pair computes on its own for ``SSHConfig.cross_pairs``, before the pairs of the
+    granule are combined (:func:`combine_pair_windows`) and the result is interpolated to the
+    segments (:func:`apply_pair_windows`). Small: a few numbers per 5 km window, so a
+    pipeline ships it between its workers and the driver instead of the segments.
+
+    Parameters
+    ----------
+    beams : tuple of str
+        The pair's beam names, sorted.
+    k0 : int
+        Absolute index of the first window (window ``k`` starts at ``k * stride``).
+    ssh, unc : float64 arrays (n_windows,)
+        Window SSH and uncertainty (m), NaN without leads.
+    n_leads : int64 array (n_windows,)
+        Leads of the pair per window.
+    n_own : tuple of int64 arrays
+        Leads of each beam per window, in the order of ``beams``.
+    """
+
+    beams: tuple[str, ...]
+    k0: int
+    ssh: np.ndarray
+    unc: np.ndarray
+    n_leads: np.ndarray
+    n_own: tuple[np.ndarray, ...]
+
+    @property
+    def n_windows(self) -> int:
+        return int(self.ssh.shape[0])
+
+    def aligned(self, k0: int, n_windows: int) -> PairWindows:
+        """The same windows on ``k0 .. k0 + n_windows - 1`` (NaN and no leads where added)."""
+        ssh = np.full(n_windows, np.nan)
+        unc = np.full(n_windows, np.nan)
+        n_leads = np.zeros(n_windows, dtype=np.int64)
+        n_own = [np.zeros(n_windows, dtype=np.int64) for _ in self.beams]
+        a, b = max(self.k0, k0), min(self.k0 + self.n_windows, k0 + n_windows)
+        if a < b:
+            dst, src = slice(a - k0, b - k0), slice(a - self.k0, b - self.k0)
+            ssh[dst], unc[dst], n_leads[dst] = self.ssh[src], self.unc[src], self.n_leads[src]
+            for o, own in zip(n_own, self.n_own, strict=True):
+                o[dst] = own[src]
+        return PairWindows(self.beams, k0, ssh, unc, n_leads, tuple(n_own))
+
+
+def pair_windows(beams: dict[str, xr.Dataset], config: SSHConfig | None = None) -> PairWindows:
+    """Window SSH of one beam pair (its leads pooled), or of a lone beam.
+
+    Parameters
+    ----------
+    beams : dict of str to xarray.Dataset
+        The segments of one beam or of the two beams of a pair, by beam name.
+    config : SSHConfig, optional
+
+    Returns
+    -------
+    PairWindows
+        Over the windows bracketing the beams' ``x_atc`` (none when every beam is empty).
+
+    Raises
+    ------
+    icefb.errors.InvalidGranuleError
+        As :func:`sea_surface` (bad ``x_atc``, beams of a pair too far apart).
+    """
+    config = config or SSHConfig()
+    if not 1 <= len(beams) <= 2:
+        raise ConfigError("pair_windows takes one beam or the two beams of a pair",
+                          got=sorted(beams), expected="1 or 2 beams")
+    names = tuple(sorted(beams))
+    sets = [_beam_lead_set(beams[b], config, b) for b in names]  # validates each beam
+    if len(names) == 2:
+        _check_pair_alignment(beams[names[0]], beams[names[1]], names[0], names[1], config)
+    firsts = [ls.x_first for ls in sets if not math.isnan(ls.x_first)]
+    lasts = [ls.x_last for ls in sets if not math.isnan(ls.x_last)]
+    if not firsts:
+        z = np.zeros(0, dtype=np.int64)
+        return PairWindows(names, 0, np.zeros(0), np.zeros(0), z, tuple(z.copy() for _ in names))
+    k0, nw = window_range(min(firsts), max(lasts), config)
+    none = _LeadSet(*(np.empty(0, dtype=np.float64),) * 3, math.nan, math.nan)
+    ssh_w, unc_w, n_all, n_first = _pooled_windows(
+        sets[0], sets[1] if len(sets) == 2 else none, k0, nw, config, _k, own_first=True)
+    n_own = [n_first]
+    if len(sets) == 2:
+        n_own.append(n_all - n_first)
+    return PairWindows(names, k0, ssh_w, unc_w, n_all, tuple(n_own))
+
+
+def combine_pair_windows(
+    pairs: list[PairWindows], config: SSHConfig | None = None
+) -> list[PairWindows]:
+    """Combine the window SSH of the beam pairs of one granule (``SSHConfig.cross_pairs``).
+
+    Parameters
+    ----------
+    pairs : list of PairWindows
+        Every pair (and lone beam) of the granule, from :func:`pair_windows`.
+    config : SSHConfig, optional
+
+    Returns
+    -------
+    list of PairWindows
+        In the order of ``pairs``, all on the windows spanning every pair, with ``ssh`` and
+        ``unc`` replaced by :func:`cross_pair_windows`'s combination (``n_leads`` and
+        ``n_own`` stay the pair's own). The pairs are summed in the order of their beam
+        names, so the result does not depend on the order of ``pairs``.
+    """
+    config = config or SSHConfig()
+    live = [p for p in pairs if p.n_windows]
+    if not live:
+        return list(pairs)
+    k0 = min(p.k0 for p in live)
+    nw = max(p.k0 + p.n_windows for p in live) - k0
+    order = sorted(range(len(pairs)), key=lambda i: pairs[i].beams)
+    al = [pairs[i].aligned(k0, nw) for i in order]
+    ssh_c, unc_c = cross_pair_windows(np.stack([p.ssh for p in al]),
+                                      np.stack([p.unc for p in al]),
+                                      np.stack([p.n_leads for p in al]), config)
+    out: list[PairWindows] = list(pairs)
+    for j, i in enumerate(order):
+        out[i] = PairWindows(al[j].beams, k0, ssh_c[j], unc_c[j], al[j].n_leads, al[j].n_own)
+    return out
+
+
+def apply_pair_windows(
+    ds: xr.Dataset, beam: str, windows: PairWindows, config: SSHConfig | None = None,
+    *, cross_pairs: str = "",
+) -> xr.Dataset:
+    """``ds`` (one beam of ``windows.beams``) with ``ssh``, ``ssh_uncertainty``, ``ssh_flag``
+    from combined window SSH (:func:`combine_pair_windows`).
+
+    ``cross_pairs`` names the granule's pairs for the ``ssh`` attributes.
+    """
+    config = config or SSHConfig()
+    arrs = _segment_arrays(ds, config, beam)
+    n_own = windows.n_own[windows.beams.index(beam)]
+    ssh, unc, flag = _windows_to_segments(arrs["x"], windows.k0, windows.ssh, windows.unc,
+                                          windows.n_leads, n_own, config, _k,
+                                          n_group=windows.n_leads)
+    partner = next((b for b in windows.beams if b != beam), None)
+    res = _add_ssh_vars(ds, ssh, unc, flag, config, arrs["surface_var"], arrs["height_var"],
+                        pair_beam=partner)
+    res["ssh"].attrs.update(
+        cross_pairs=cross_pairs,
+        cross_pair_radius_m=float(config.cross_pair_radius),
+        cross_pair_error_m=float(config.cross_pair_error),
+        comment=res["ssh"].attrs["comment"] + "; combined window by window with "
+        "the other beam pairs' sea surface plus their offset to this pair "
+        "(inverse-variance weights; icefb.seasurface.cross_pair_windows)",
+    )
+    res["ssh_uncertainty"].attrs["comment"] += (
+        "; combined across beam pairs: the other pairs' uncertainties plus their "
+        "offsets' (at least cross_pair_error_m)")
+    res["ssh_flag"].attrs.update(
+        flag_values=SSH_CROSS_FLAG_VALUES, flag_meanings=SSH_CROSS_FLAG_MEANINGS,
+        comment=res["ssh_flag"].attrs.get("comment", "0: leads of this beam")
+        + "; 6: no lead of this beam's pair in a bracketing window, SSH from the "
+        "other pairs")
+    return res
+
+
+def cross_pairs_name(groups: list[tuple[str, ...]]) -> str:
+    """The ``cross_pairs`` attribute: the pairs of a granule, e.g. ``"gt1l+gt1r gt2l+gt2r"``."""
+    return " ".join("+".join(g) for g in sorted(groups))
+
+
 def _cross_pair_ssh(
     nodes: dict[str, tuple[str, xr.Dataset]], partners: dict[str, str], todo: list[str],
-    config: SSHConfig, lead_set: Callable[[str], _LeadSet],
+    config: SSHConfig,
 ) -> dict[str, xr.Dataset]:
     """SSH of the beams in ``todo`` whose granule node holds more than one pair (or lone
     beam), combined across the pairs (``config.cross_pairs``); other beams are left out."""
@@ -995,62 +1173,15 @@ def _cross_pair_ssh(
     for groups in by_parent.values():
         if len(groups) < 2 or not any(q in todo for g in groups for q in g):
             continue
-        # by beam name: the sums over pairs run in one order whatever the tree's node order
-        groups.sort(key=lambda g: nodes[g[0]][0])
-        sets = {q: lead_set(q) for g in groups for q in g}  # validates every beam first
-        for g in groups:
-            if len(g) == 2:
-                _check_pair_alignment(nodes[g[0]][1], nodes[g[1]][1], nodes[g[0]][0],
-                                      nodes[g[1]][0], config)
-        firsts = [ls.x_first for ls in sets.values() if not math.isnan(ls.x_first)]
-        lasts = [ls.x_last for ls in sets.values() if not math.isnan(ls.x_last)]
-        if not firsts:
-            continue
-        k0, nw = window_range(min(firsts), max(lasts), config)
-        none = _LeadSet(*(np.empty(0, dtype=np.float64),) * 3, math.nan, math.nan)
-        counts: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        stacked = []
-        for g in groups:
+        wins = combine_pair_windows(
+            [pair_windows({nodes[q][0]: nodes[q][1] for q in g}, config) for g in groups],
+            config)
+        names = cross_pairs_name([tuple(nodes[q][0] for q in g) for g in groups])
+        for g, w in zip(groups, wins, strict=True):
             for q in g:
-                other = sets[g[1]] if len(g) == 2 and q == g[0] else (
-                    sets[g[0]] if len(g) == 2 else none)
-                ssh_w, unc_w, n_all, n_own = _pooled_windows(
-                    sets[q], other, k0, nw, config, _k, own_first=q == g[0])
-                counts[q] = (n_all, n_own)
-            stacked.append((ssh_w, unc_w, n_all))
-        ssh_c, unc_c = cross_pair_windows(np.stack([a for a, _, _ in stacked]),
-                                          np.stack([b for _, b, _ in stacked]),
-                                          np.stack([c for _, _, c in stacked]), config)
-        names = " ".join("+".join(nodes[q][0] for q in g) for g in groups)
-        for i, g in enumerate(groups):
-            for q in g:
-                if q not in todo:
-                    continue
-                name, ds = nodes[q]
-                arrs = _segment_arrays(ds, config, name)
-                n_all, n_own = counts[q]
-                ssh, unc, flag = _windows_to_segments(arrs["x"], k0, ssh_c[i], unc_c[i], n_all,
-                                                      n_own, config, _k, n_group=n_all)
-                partner = next((nodes[o][0] for o in g if o != q), None)
-                res = _add_ssh_vars(ds, ssh, unc, flag, config, arrs["surface_var"],
-                                    arrs["height_var"], pair_beam=partner)
-                res["ssh"].attrs.update(
-                    cross_pairs=names,
-                    cross_pair_radius_m=float(config.cross_pair_radius),
-                    cross_pair_error_m=float(config.cross_pair_error),
-                    comment=res["ssh"].attrs["comment"] + "; combined window by window with "
-                    "the other beam pairs' sea surface plus their offset to this pair "
-                    "(inverse-variance weights; icefb.seasurface.cross_pair_windows)",
-                )
-                res["ssh_uncertainty"].attrs["comment"] += (
-                    "; combined across beam pairs: the other pairs' uncertainties plus their "
-                    "offsets' (at least cross_pair_error_m)")
-                res["ssh_flag"].attrs.update(
-                    flag_values=SSH_CROSS_FLAG_VALUES, flag_meanings=SSH_CROSS_FLAG_MEANINGS,
-                    comment=res["ssh_flag"].attrs.get("comment", "0: leads of this beam")
-                    + "; 6: no lead of this beam's pair in a bracketing window, SSH from the "
-                    "other pairs")
-                out[q] = res
+                if q in todo:
+                    name, ds = nodes[q]
+                    out[q] = apply_pair_windows(ds, name, w, config, cross_pairs=names)
     return out
 
 

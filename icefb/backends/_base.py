@@ -98,13 +98,21 @@ class Backend:
     name: str = "base"
 
     def map(self, func: Callable[..., Any], units: Sequence[Any] | Resident,
-            *args: Any) -> list[Any]:
+            *args: Any, per_unit: Sequence[Any] | None = None) -> list[Any]:
         """``[func(u, *args) for u in units]``, in unit order, run by the engine.
 
         ``units`` may be a :class:`Resident` of this backend: ``func`` then gets each held
         result, on the worker that holds it, and nothing is shipped from the driver.
+        ``per_unit``: one more value per unit, passed after the unit
+        (``func(u, per_unit[i], *args)``); each task is sent only its own.
         """
         raise NotImplementedError
+
+    @staticmethod
+    def _check_per_unit(per_unit: Sequence[Any] | None, n: int) -> None:
+        if per_unit is not None and len(per_unit) != n:
+            raise ConfigError("per_unit needs one value per unit", got=len(per_unit),
+                              expected=n)
 
     def persist(self, func: Callable[..., Any], units: Sequence[Any], *args: Any) -> Resident:
         """Run ``func(u, *args)`` for every unit and keep the results in the engine's memory.
@@ -153,15 +161,18 @@ class SerialBackend(Backend):
         self.progress = progress
 
     def map(self, func: Callable[..., Any], units: Sequence[Any] | Resident,
-            *args: Any) -> list[Any]:
+            *args: Any, per_unit: Sequence[Any] | None = None) -> list[Any]:
         from tqdm.auto import tqdm
 
         if isinstance(units, Resident):
             self._check_resident(units)
             units = units.handle
+        self._check_per_unit(per_unit, len(units))
         it: Iterable[Any] = units
         if self.progress:
             it = tqdm(units, desc=getattr(func, "__name__", "units"), unit="unit")
+        if per_unit is not None:
+            return [func(u, v, *args) for u, v in zip(it, per_unit, strict=True)]
         return [func(u, *args) for u in it]
 
     def persist(self, func: Callable[..., Any], units: Sequence[Any], *args: Any) -> Resident:

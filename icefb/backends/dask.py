@@ -206,7 +206,7 @@ class DaskBackend(Backend):
         return sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()) or 1
 
     def map(self, func: Callable[..., Any], units: Sequence[Any] | Resident,
-            *args: Any) -> list[Any]:
+            *args: Any, per_unit: Sequence[Any] | None = None) -> list[Any]:
         """Run ``func(unit, *args)`` for every unit on the cluster; results in unit order.
 
         Each call gets fresh task keys, so a repeated map recomputes (a cluster never hands
@@ -216,11 +216,15 @@ class DaskBackend(Backend):
         """
         if isinstance(units, Resident):
             self._check_resident(units)
-            futures = self._submit(func, units.handle, args, [f.key for f in units.handle])
+            self._check_per_unit(per_unit, len(units.handle))
+            futures = self._submit(func, units.handle, args, [f.key for f in units.handle],
+                                   per_unit)
         else:
+            self._check_per_unit(per_unit, len(units))
             if not units:
                 return []
-            futures = self._submit(func, units, args, [getattr(u, "key", None) for u in units])
+            futures = self._submit(func, units, args, [getattr(u, "key", None) for u in units],
+                                   per_unit)
         try:
             return self._wait(futures, func, gather=True)
         finally:
@@ -241,7 +245,7 @@ class DaskBackend(Backend):
             f.release()
 
     def _submit(self, func: Callable[..., Any], items: Sequence[Any], args: tuple,
-                names: Sequence[Any]) -> list[Any]:
+                names: Sequence[Any], per_unit: Sequence[Any] | None = None) -> list[Any]:
         import uuid
 
         token = uuid.uuid4().hex[:12]
@@ -249,8 +253,9 @@ class DaskBackend(Backend):
         keys = [f"{name}-{k}-{i}-{token}" for i, k in enumerate(names)]
         # one graph update for all units (one submit per unit costs ~1 ms of client and
         # scheduler time each, on the cores the workers need)
-        return self.client.map(func, list(items), *[[a] * len(keys) for a in args], key=keys,
-                               pure=False)
+        extra = [] if per_unit is None else [list(per_unit)]
+        return self.client.map(func, list(items), *extra, *[[a] * len(keys) for a in args],
+                               key=keys, pure=False)
 
     def _wait(self, futures: list[Any], func: Callable[..., Any], *, gather: bool) -> Any:
         from distributed import wait

@@ -73,19 +73,29 @@ class SparkBackend(Backend):
         return int(self.session.sparkContext.defaultParallelism)
 
     def map(self, func: Callable[..., Any], units: Sequence[Any] | Resident,
-            *args: Any) -> list[Any]:
+            *args: Any, per_unit: Sequence[Any] | None = None) -> list[Any]:
         """Run ``func(unit, *args)`` for every unit as a Spark task; results in unit order.
 
         Over a :class:`~icefb.backends.Resident` the tasks read the cached partitions.
+        ``per_unit`` values travel as a broadcast variable (once per executor).
         """
         if isinstance(units, Resident):
             self._check_resident(units)
+            self._check_per_unit(per_unit, len(units))
             rdd = units.handle
         else:
+            self._check_per_unit(per_unit, len(units))
             if not units:
                 return []
             rdd = self._parallelize(units)
-        out = rdd.map(lambda iu: (iu[0], func(iu[1], *args))).collect()
+        if per_unit is None:
+            out = rdd.map(lambda iu: (iu[0], func(iu[1], *args))).collect()
+        else:
+            bc = self.session.sparkContext.broadcast(list(per_unit))
+            try:
+                out = rdd.map(lambda iu: (iu[0], func(iu[1], bc.value[iu[0]], *args))).collect()
+            finally:
+                bc.unpersist()
         out.sort(key=lambda t: t[0])
         return [r for _, r in out]
 

@@ -15,8 +15,15 @@ from icefb.backends import Backend, WorkUnit, get_backend
 from icefb.errors import ConfigError, MissingBeamError
 from icefb.pipeline import product as _product
 from icefb.pipeline.config import BackendName, RunConfig
-from icefb.pipeline.units import pair_units, process_and_write
-from icefb.seasurface import pair_beam_name
+from icefb.pipeline.units import (
+    classify_unit,
+    finish_unit,
+    pair_units,
+    process_and_write,
+    ssh_config,
+    unit_windows,
+)
+from icefb.seasurface import PairWindows, pair_beam_name
 
 log = logging.getLogger(__name__)
 
@@ -208,9 +215,18 @@ def run(
     # the two beams of a pair run together (their sea surface shares leads); a pair with one
     # beam complete is processed again for the other's leads but written only where missing
     helpers = {g for _, g in partners}
-    work = [grp for grp in pair_units(units + partners, config.ssh.pair_leads,
-                                      config.ssh.cross_pairs)
-            if any(g not in done and g not in helpers for _, g in grp)]
+
+    def pending(grp: list[tuple[WorkUnit, str]]) -> bool:
+        return any(g not in done and g not in helpers for _, g in grp)
+
+    # with cross_pairs still one unit per pair: the pairs of a granule meet only through
+    # their window sea surface, combined on the driver (_run_cross_pairs)
+    work = pair_units(units + partners, config.ssh.pair_leads)
+    if config.ssh.cross_pairs:
+        live = {grp[0][0].granule for grp in work if pending(grp)}
+        work = [grp for grp in work if grp[0][0].granule in live]
+    else:
+        work = [grp for grp in work if pending(grp)]
     result = RunResult(product=store, skipped=skipped)
     if work:
         own = not isinstance(backend, Backend)
@@ -224,7 +240,10 @@ def run(
                   tuple(g not in done and g not in helpers for _, g in grp))
                  for grp in work]
         try:
-            per_unit = be.map(_unit_task, items, config, str(store), digest)
+            if config.ssh.cross_pairs:
+                per_unit = _run_cross_pairs(be, items, config, str(store), digest)
+            else:
+                per_unit = be.map(_unit_task, items, config, str(store), digest)
         finally:
             if own:
                 be.close()
@@ -239,6 +258,32 @@ def _unit_task(item: tuple[tuple[WorkUnit, ...], str, tuple[str, ...], tuple[boo
     """One run unit: ``(units, name, groups, write)``; ``name`` joins the groups with ``+``."""
     units, _, groups, write = item
     return process_and_write(list(units), config, store, list(groups), digest, list(write))
+
+
+def _run_cross_pairs(be: Backend, items: list[Any], config: RunConfig, store: str,
+                     digest: str) -> list[list[dict[str, Any]]]:
+    """The three phases of a run with ``SSHConfig.cross_pairs`` (see :mod:`icefb.pipeline.units`).
+
+    The classified segments stay on the workers; only each pair's window sea surface (a few
+    numbers per 5 km window) travels to the driver and back.
+    """
+    from icefb.seasurface import combine_pair_windows, cross_pairs_name
+
+    ssh_cfg = ssh_config(config)
+    with be.persist(classify_unit, items, config) as held:
+        windows = be.map(unit_windows, held, config)
+        by_granule: dict[str, list[int]] = {}
+        for i, (units, *_) in enumerate(items):
+            by_granule.setdefault(units[0].granule, []).append(i)
+        combined: list[tuple[PairWindows, str] | None] = [None] * len(items)
+        for idx in by_granule.values():
+            if len(idx) < 2:  # one pair: its own sea surface, as without cross_pairs
+                continue
+            name = cross_pairs_name([windows[i].beams for i in idx])
+            for i, w in zip(idx, combine_pair_windows([windows[i] for i in idx], ssh_cfg),
+                            strict=True):
+                combined[i] = (w, name)
+        return be.map(finish_unit, held, config, store, digest, per_unit=combined)
 
 
 def _backend_kwargs(name: str, workers: int | None, scheduler: str | None, progress: bool):

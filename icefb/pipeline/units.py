@@ -6,6 +6,12 @@ own, then the sea surface pools the leads of both beams (:func:`icefb.sea_surfac
 two-beam tree). :func:`process_beams` returns the segments; :func:`process_and_write` also
 writes them into the product and returns only small summaries, so the engine (dask or Spark)
 ships kilobytes, not arrays, back to the driver.
+
+With ``SSHConfig.cross_pairs`` a run has three phases over the same pair units, so that the
+pairs of a granule still run in parallel: :func:`classify_unit` (held on the workers),
+:func:`unit_windows` (each pair's window SSH, shipped to the driver, which combines the pairs of
+each granule with :func:`icefb.seasurface.combine_pair_windows`), and :func:`finish_unit` (SSH
+from the combined windows, freeboard, write).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import functools
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +31,7 @@ from icefb.constants import SurfaceType
 from icefb.pipeline.config import RunConfig
 
 if TYPE_CHECKING:
-    from icefb.seasurface import SSHConfig
+    from icefb.seasurface import PairWindows, SSHConfig
 
 
 @functools.lru_cache(maxsize=4)
@@ -161,13 +168,25 @@ def process_beams(
         and, when a scene was given, ``s2_label`` and ``label_flag``; and the seconds spent
         per stage (a pair's shared sea-surface time is split evenly).
     """
-    from icefb.freeboard import freeboard
-    from icefb.seasurface import sea_surface
-
     done = [_classified_beam(u, config) for u in units]
+    return _surface_and_freeboard(list(units), done, config)
+
+
+def _surface_and_freeboard(
+    units: list[WorkUnit], done: list[tuple[xr.Dataset, dict[str, float]]], config: RunConfig,
+    windows: PairWindows | None = None, cross_name: str = "",
+) -> list[tuple[xr.Dataset, dict[str, float]]]:
+    """SSH and freeboard of classified beams (``windows``: the pair's combined window SSH)."""
+    from icefb.freeboard import freeboard
+    from icefb.seasurface import apply_pair_windows, sea_surface
+
     ssh_cfg = ssh_config(config)
     t0 = time.perf_counter()
-    if len(units) >= 2 and (ssh_cfg.pair_leads or ssh_cfg.cross_pairs):
+    if windows is not None:
+        segs = [freeboard(apply_pair_windows(seg, u.beam, windows, ssh_cfg,
+                                             cross_pairs=cross_name), ssh_cfg)
+                for u, (seg, _) in zip(units, done, strict=True)]
+    elif len(units) >= 2 and (ssh_cfg.pair_leads or ssh_cfg.cross_pairs):
         tree = xr.DataTree.from_dict({u.beam: seg for u, (seg, _) in zip(units, done,
                                                                           strict=True)})
         tree = freeboard(sea_surface(tree, ssh_cfg), ssh_cfg)
@@ -182,13 +201,84 @@ def process_beams(
     return out
 
 
+@dataclass
+class ClassifiedUnit:
+    """A run unit after reading, resampling and classification (the first phase of a run
+    with ``SSHConfig.cross_pairs``, held on the worker that made it).
+
+    Attributes
+    ----------
+    units : list of WorkUnit
+        One beam or the two beams of a pair, of one granule.
+    groups : list of str
+        Their product groups.
+    write : list of bool
+        Whether each is written (False: read for its leads only).
+    done : list of (xarray.Dataset, dict)
+        Per beam: the classified segments and the stage times so far.
+    """
+
+    units: list[WorkUnit]
+    groups: list[str]
+    write: list[bool]
+    done: list[tuple[xr.Dataset, dict[str, float]]]
+
+
+def classify_unit(item: tuple[tuple[WorkUnit, ...], str, tuple[str, ...], tuple[bool, ...]],
+                  config: RunConfig) -> ClassifiedUnit:
+    """First phase of a cross-pair run: read, resample and classify the beams of one unit."""
+    units, _, groups, write = item
+    return ClassifiedUnit(list(units), list(groups), list(write),
+                          [_classified_beam(u, config) for u in units])
+
+
+def unit_windows(cu: ClassifiedUnit, config: RunConfig) -> PairWindows:
+    """Second phase: the unit's window SSH (its pair's leads pooled), a few numbers per window."""
+    from icefb.seasurface import pair_windows
+
+    ssh_cfg = ssh_config(config)
+    beams = {u.beam: seg for u, (seg, _) in zip(cu.units, cu.done, strict=True)}
+    if not ssh_cfg.pair_leads and len(beams) > 1:
+        from icefb.errors import ConfigError
+
+        raise ConfigError("a unit of two beams needs SSHConfig.pair_leads",
+                          got=sorted(beams), expected="pair_units(..., pair_leads=True)")
+    return pair_windows(beams, ssh_cfg)
+
+
+def finish_unit(cu: ClassifiedUnit, windows: tuple[PairWindows, str] | None, config: RunConfig,
+                store: str, digest: str) -> list[dict[str, Any]]:
+    """Last phase: SSH from the combined windows (``None``: the unit's own, as
+    :func:`process_beams`), freeboard, and the atomic write of each beam to be written."""
+    w, name = windows if windows is not None else (None, "")
+    results = _surface_and_freeboard(cu.units, cu.done, config, w, name)
+    return _write_beams(cu.units, cu.groups, cu.write, results, store, digest)
+
+
+def _write_beams(units: list[WorkUnit], groups: list[str], write: list[bool],
+                 results: list[tuple[xr.Dataset, dict[str, float]]], store: str,
+                 digest: str) -> list[dict[str, Any]]:
+    from icefb.pipeline.product import write_beam
+
+    out = []
+    for u, g, w, (seg, times) in zip(units, groups, write, results, strict=True):
+        if not w:
+            continue
+        t0 = time.perf_counter()
+        write_beam(store, g, seg, digest)
+        times["write"] = time.perf_counter() - t0
+        out.append({"group": g, "granule": u.granule, "beam": u.beam,
+                    **beam_summary(seg, times)})
+    return out
+
+
 def process_beam(unit: WorkUnit, config: RunConfig) -> tuple[xr.Dataset, dict[str, float]]:
     """Run every stage on one beam alone (no pair partner); see :func:`process_beams`."""
     return process_beams([unit], config)[0]
 
 
-def pair_units(items: list[tuple[WorkUnit, str]], pair_leads: bool = True,
-               cross_pairs: bool = False) -> list[list[tuple[WorkUnit, str]]]:
+def pair_units(items: list[tuple[WorkUnit, str]],
+               pair_leads: bool = True) -> list[list[tuple[WorkUnit, str]]]:
     """Group ``(unit, group)`` items into run units: the two beams of a pair together.
 
     Parameters
@@ -197,9 +287,6 @@ def pair_units(items: list[tuple[WorkUnit, str]], pair_leads: bool = True,
         Beams of one or more granules with their product group names.
     pair_leads : bool
         Group pairs (``gtNl`` with ``gtNr`` of the same granule); False: one beam per unit.
-    cross_pairs : bool
-        Group every beam of a granule (``SSHConfig.cross_pairs``: the sea surface of a pair
-        then depends on the granule's other pairs).
 
     Returns
     -------
@@ -215,11 +302,6 @@ def pair_units(items: list[tuple[WorkUnit, str]], pair_leads: bool = True,
     """
     from icefb.seasurface import pair_beam_name
 
-    if cross_pairs:
-        granules: dict[str, list[tuple[WorkUnit, str]]] = {}
-        for it in items:
-            granules.setdefault(it[0].granule, []).append(it)
-        return list(granules.values())
     if not pair_leads:
         return [[it] for it in items]
     out: list[list[tuple[WorkUnit, str]]] = []
@@ -291,22 +373,11 @@ def process_and_write(
     dict or list of dict
         Summary of each written beam (a single dict for a single unit).
     """
-    from icefb.pipeline.product import write_beam
-
     single = isinstance(unit, WorkUnit)
     units = [unit] if single else list(unit)
     groups = [group] if isinstance(group, str) else list(group)
     flags = write if write is not None else [True] * len(units)
-    out = []
-    for u, g, w, (seg, times) in zip(units, groups, flags, process_beams(units, config),
-                                     strict=True):
-        if not w:
-            continue
-        t0 = time.perf_counter()
-        write_beam(store, g, seg, digest)
-        times["write"] = time.perf_counter() - t0
-        out.append({"group": g, "granule": u.granule, "beam": u.beam,
-                    **beam_summary(seg, times)})
+    out = _write_beams(units, groups, flags, process_beams(units, config), store, digest)
     if single:
         if not out:
             from icefb.errors import ConfigError

@@ -11,6 +11,7 @@ __all__ = [
     "assert_products_identical",
     "product_beams_loaded",
     "real_file",
+    "scaled_checksum",
     "segments_with_truth",
     "unit_checksum",
     "unit_fails",
@@ -70,6 +71,11 @@ def unit_checksum(unit, scale: float) -> tuple[str, float]:
 
     rng = np.random.default_rng(zlib.crc32(unit.key.encode()))
     return unit.key, float(rng.standard_normal(1000).sum() * scale)
+
+
+def scaled_checksum(result: tuple[str, float], factor: float, offset: float) -> tuple[str, float]:
+    """``(key, value * factor + offset)`` of a :func:`unit_checksum` result (per-unit maps)."""
+    return result[0], result[1] * factor + offset
 
 
 def worker_environ(unit, names: tuple[str, ...]) -> dict[str, str | None]:

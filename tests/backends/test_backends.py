@@ -6,7 +6,13 @@ import pytest
 
 from icefb.backends import WorkUnit, get_backend
 from icefb.errors import ConfigError, InvalidGranuleError
-from icefb.testing import unit_checksum, unit_fails, worker_dask_config, worker_environ
+from icefb.testing import (
+    scaled_checksum,
+    unit_checksum,
+    unit_fails,
+    worker_dask_config,
+    worker_environ,
+)
 
 UNITS = [WorkUnit("g1.h5", b) for b in ("gt1l", "gt1r", "gt2l")] + [
     WorkUnit("g2.h5", "gt3r", block=(0.0, 5000.0))
@@ -28,6 +34,22 @@ def test_dask_spark_serial_identical(dask_backend, spark_backend):
     assert dask_backend.map(unit_checksum, UNITS, 2.0) == serial
     assert spark_backend.map(unit_checksum, UNITS, 2.0) == serial
     assert [k for k, _ in serial] == [u.key for u in UNITS]
+
+
+def test_map_over_resident_results_with_a_value_per_unit(dask_backend, spark_backend):
+    # the pipeline's cross-pair phases: results held by the engine, then a map over them that
+    # gives each unit its own value (and the shared arguments after it)
+    factors = [1.0, -2.0, 0.5, 3.0]
+    serial = get_backend("serial")
+    want = [(k, v * f + 1.0) for (k, v), f in zip(serial.map(unit_checksum, UNITS, 2.0), factors,
+                                                   strict=True)]
+    for be in (serial, dask_backend, spark_backend):
+        with be.persist(unit_checksum, UNITS, 2.0) as held:
+            assert be.map(scaled_checksum, held, 1.0, per_unit=factors) == want
+            with pytest.raises(ConfigError, match="one value per unit"):
+                be.map(scaled_checksum, held, 1.0, per_unit=factors[:2])
+        assert be.map(unit_checksum, UNITS, 2.0, per_unit=None) == serial.map(unit_checksum,
+                                                                              UNITS, 2.0)
 
 
 def test_errors_cross_engines_with_their_context(dask_backend):

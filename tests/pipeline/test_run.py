@@ -233,30 +233,82 @@ def test_scheduler_address_connects_to_a_running_cluster(small_world, serial_pro
     xr.testing.assert_identical(_strip_volatile(got), _strip_volatile(ref))
 
 
-def test_cross_pairs_runs_each_granule_as_one_unit(tmp_path):
-    # SSHConfig.cross_pairs: the three pairs of a granule share their sea surfaces, so a beam
-    # asked for alone still gets the sea surface of the whole-granule run (the other beams
-    # are read for their leads, not written), and it differs from the pair-only one
-    from icefb.backends import WorkUnit
-    from icefb.pipeline.units import pair_units
+@pytest.fixture(scope="module")
+def cross_world(tmp_path_factory):
+    """A lead-poor six-beam granule and its serial cross-pair run."""
     from icefb.seasurface import SSHConfig
     from icefb.synth import make_granule
 
-    granule = make_granule(tmp_path / "ATL03_x.h5", seed=7, length_km=12.0)
+    tmp = tmp_path_factory.mktemp("cross")
+    granule = make_granule(tmp / "ATL03_x.h5", seed=7, length_km=12.0)
     cfg = RunConfig(ssh=SSHConfig(cross_pairs=True))
-    full, one, plain = tmp_path / "full.zarr", tmp_path / "one.zarr", tmp_path / "plain.zarr"
-    run(granule, full, config=cfg, backend="serial", progress=False)
+    full = tmp / "full.zarr"
+    res = run(granule, full, config=cfg, backend="serial", progress=False)
+    return granule, cfg, full, res
+
+
+def test_cross_pairs_run_equals_the_whole_granule_tree(cross_world):
+    # the run keeps one unit per pair (the pairs meet through their window sea surface on
+    # the driver); it must give exactly what the whole granule's tree gives in one process
+    from icefb.backends import WorkUnit
+    from icefb.pipeline.units import process_beams
+
+    granule, cfg, full, res = cross_world
+    beams = ("gt1l", "gt1r", "gt2l", "gt2r", "gt3l", "gt3r")
+    ref = dict(zip(beams, process_beams([WorkUnit(str(granule), b) for b in beams], cfg),
+                   strict=True))
+    got = _beams(full)
+    assert sorted(got) == sorted(beams) and len(res.beams) == 6
+    flags = np.concatenate([got[b]["ssh_flag"].values for b in beams])
+    assert (flags == 6).any()  # some windows of some pair took the other pairs' sea surface
+    for b in beams:
+        seg = ref[b][0]
+        assert got[b]["ssh"].attrs["cross_pairs"] == "gt1l+gt1r gt2l+gt2r gt3l+gt3r"
+        for v in ("ssh", "ssh_uncertainty", "ssh_flag", "freeboard", "freeboard_uncertainty"):
+            np.testing.assert_array_equal(got[b][v].values, seg[v].values, err_msg=f"{b} {v}")
+
+
+def test_cross_pairs_beam_asked_alone_gets_the_full_run(cross_world, tmp_path):
+    # a beam asked for alone still gets the sea surface of the whole-granule run (the other
+    # beams are read for their leads, not written), and it differs from the pair-only one
+    granule, cfg, full, _ = cross_world
+    one, plain = tmp_path / "one.zarr", tmp_path / "plain.zarr"
     res = run(granule, one, config=dataclasses.replace(cfg, beams=("gt2r",)),
               backend="serial", progress=False)
     run(granule, plain, config=RunConfig(beams=("gt2r",)), backend="serial", progress=False)
     assert [b["group"] for b in res.beams] == ["gt2r"]
     got, ref, base = _beams(one)["gt2r"], _beams(full)["gt2r"], _beams(plain)["gt2r"]
-    assert sorted(_beams(one)) == ["gt2r"] and len(_beams(full)) == 6
+    assert sorted(_beams(one)) == ["gt2r"]
     assert got["ssh"].attrs["cross_pairs"] == "gt1l+gt1r gt2l+gt2r gt3l+gt3r"
     np.testing.assert_array_equal(got["ssh"].values, ref["ssh"].values)
     np.testing.assert_array_equal(got["ssh_flag"].values, ref["ssh_flag"].values)
     assert "cross_pairs" not in base["ssh"].attrs
     assert not np.array_equal(got["ssh"].values, base["ssh"].values, equal_nan=True)
-    units = [(WorkUnit(g, b), b) for g in ("a.h5", "b.h5") for b in ("gt1l", "gt2r")]
-    assert [[b for _, b in grp] for grp in pair_units(units, cross_pairs=True)] == \
-        [["gt1l", "gt2r"], ["gt1l", "gt2r"]]
+
+
+def test_cross_pairs_on_dask_and_spark_match_serial(cross_world, dask_backend, spark_backend,
+                                                    tmp_path):
+    # the classified segments stay on the workers between the phases (Backend.persist), the
+    # combined windows go back to each unit (map over the resident results with per_unit)
+    granule, cfg, full, _ = cross_world
+    for be in (dask_backend, spark_backend):
+        out = tmp_path / f"{be.name}.zarr"
+        run(granule, out, config=cfg, backend=be, progress=False)
+        assert_products_identical(out, full)
+
+
+def test_cross_pairs_resume_reprocesses_the_granule_but_writes_only_missing(cross_world,
+                                                                           tmp_path):
+    import shutil
+
+    from icefb.pipeline import product as _product
+
+    granule, cfg, full, _ = cross_world
+    out = tmp_path / "resume.zarr"
+    shutil.copytree(full, out)
+    shutil.rmtree(out / "gt3l")  # as if the run had died before writing gt3l
+    _product.cleanup_partial(out)
+    res = run(granule, out, config=cfg, backend="serial", progress=False)
+    assert [b["group"] for b in res.beams] == ["gt3l"]
+    assert sorted(res.skipped) == ["gt1l", "gt1r", "gt2l", "gt2r", "gt3r"]
+    assert_products_identical(out, full)
