@@ -46,7 +46,8 @@ TRACK_KM = 3200.0  # a full granule's along-track length
 def _halo_km() -> float:
     from icefb.seasurface import SSHConfig, halo_length
 
-    return halo_length(SSHConfig()) / 1000.0
+    # the freeboard units hold one beam (icefb.backends.jobs): no cross-pair radius
+    return halo_length(SSHConfig(cross_pairs=False)) / 1000.0
 
 
 HALO_KM = _halo_km()  # the default SSH config's blocked halo: 70 km (lead floor +-5 km)

@@ -101,7 +101,7 @@ def uncertainty(seeds: list[int], km: float) -> None:
             d = world(seed, km, Path(tmp))
             tree = xr.DataTree.from_dict({b: seg for b, (seg, _) in d.items()})
             for p in (False, True):
-                out = sea_surface(tree, SSHConfig(pair_leads=p))
+                out = sea_surface(tree, SSHConfig(pair_leads=p, cross_pairs=False))
                 for name, flags in classes:
                     got = []
                     for b, (_, truth) in d.items():
@@ -111,7 +111,7 @@ def uncertainty(seeds: list[int], km: float) -> None:
                                     o.ssh_uncertainty.values[m].astype(float)))
                     acc.setdefault((p, name), []).extend(got)
                     row(str(seed), p, name, got)
-                fb = freeboard(out, SSHConfig(pair_leads=p))
+                fb = freeboard(out, SSHConfig(pair_leads=p, cross_pairs=False))
                 got = []
                 for b, (_, truth) in d.items():
                     o = fb[b].to_dataset()
@@ -138,7 +138,7 @@ def cross(seeds: list[int], km: float) -> None:
         for seed in seeds:
             d = world(seed, km, Path(tmp))
             tree = xr.DataTree.from_dict({b: seg for b, (seg, _) in d.items()})
-            cfgs = (SSHConfig(), SSHConfig(cross_pairs=True))
+            cfgs = (SSHConfig(cross_pairs=False), SSHConfig(cross_pairs=True))
             outs = [freeboard(sea_surface(tree, c), c) for c in cfgs]
             z = []
             for b, (seg, truth) in d.items():
@@ -186,8 +186,8 @@ def main() -> None:
         for seed in args.seeds:
             d = world(seed, args.km, Path(tmp))
             tree = xr.DataTree.from_dict({b: seg for b, (seg, _) in d.items()})
-            res = {p: freeboard(sea_surface(tree, SSHConfig(pair_leads=p)),
-                                SSHConfig(pair_leads=p)) for p in (False, True)}
+            res = {p: freeboard(sea_surface(tree, SSHConfig(pair_leads=p, cross_pairs=False)),
+                                SSHConfig(pair_leads=p, cross_pairs=False)) for p in (False, True)}
             for b, (seg, truth) in d.items():
                 kind = "strong" if b.endswith("l") else "weak"
                 n_leads = _beam_lead_set(seg, SSHConfig(), b).x.size

@@ -38,9 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--gpu", action="store_true",
                    help="run inference on CUDA (needs the gpu extra and a GPU)")
     r.add_argument("--figures", help="also write PNG figures into this folder")
-    r.add_argument("--cross-pairs", action="store_true",
+    r.add_argument("--cross-pairs", action=argparse.BooleanOptionalAction, default=True,
                    help="combine the sea surface of the granule's three beam pairs "
-                        "(SSHConfig.cross_pairs; each granule is then one unit)")
+                        "(SSHConfig.cross_pairs; default on)")
     r.add_argument("--no-progress", action="store_true")
 
     t = sub.add_parser("train", help="train a classifier on labeled products "

@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -173,10 +173,13 @@ class SSHConfig:
         inverse-variance weights. A window without leads of its own pair takes the other
         pairs' estimates (``ssh_flag`` 6) instead of being interpolated or extrapolated along
         track. Leads are still selected per beam. Needs every beam of the granule in one
-        tree: :func:`sea_surface` and :func:`icefb.freeboard` on a tree, and ``icefb.run``
-        (which then processes a granule as one unit); the per-block functions refuse it.
-        Default False (docs/seasurface.md, "Across beam pairs": on seed 7 of the synthetic
-        world it takes the six beams' SSH RMSE from 2.4-4.1 cm to 1.3-1.9 cm).
+        tree: :func:`sea_surface`, :func:`icefb.freeboard` and :func:`sea_surface_blocked` on
+        a tree, and ``icefb.run`` (which keeps one unit per pair: the pairs' window SSH is
+        combined on the driver); :func:`sea_surface_block` sees one pair and the scaling jobs
+        one beam, so it has no effect there. No effect on a single Dataset.
+        Default True (docs/seasurface.md, "Across beam pairs": on five 30 km granules of the
+        synthetic world, run end to end with the shipped classifier, beams above the 2 cm SSH
+        target go from 16 of 30 to 6 of 30, the worst from 6.1 to 3.0 cm).
     cross_pair_radius : float
         Along-track distance (m, between window centres) over which the offset between two
         pairs is estimated. Default 20 km.
@@ -215,7 +218,7 @@ class SSHConfig:
     surface_var: str | tuple[str, ...] = field(default=("surface_type", "s2_label"))
     pair_leads: bool = True
     pair_max_separation: float = 500.0
-    cross_pairs: bool = False
+    cross_pairs: bool = True
     cross_pair_radius: float = 20_000.0
     cross_pair_error: float = 0.02
 
@@ -1153,12 +1156,11 @@ def cross_pairs_name(groups: list[tuple[str, ...]]) -> str:
     return " ".join("+".join(g) for g in sorted(groups))
 
 
-def _cross_pair_ssh(
-    nodes: dict[str, tuple[str, xr.Dataset]], partners: dict[str, str], todo: list[str],
-    config: SSHConfig,
-) -> dict[str, xr.Dataset]:
-    """SSH of the beams in ``todo`` whose granule node holds more than one pair (or lone
-    beam), combined across the pairs (``config.cross_pairs``); other beams are left out."""
+def _pair_groups(
+    nodes: dict[str, tuple[str, xr.Dataset]], partners: dict[str, str]
+) -> dict[str, list[list[str]]]:
+    """Segment node paths by parent node: each pair (its paths sorted by beam name), or lone
+    beam, as one group."""
     by_parent: dict[str, list[list[str]]] = {}
     grouped: dict[str, list[str]] = {}
     for path, (_, ds) in nodes.items():
@@ -1169,8 +1171,17 @@ def _cross_pair_ssh(
         for q in group:
             grouped[q] = group
         by_parent.setdefault(path.rsplit("/", 1)[0], []).append(group)
+    return by_parent
+
+
+def _cross_pair_ssh(
+    nodes: dict[str, tuple[str, xr.Dataset]], partners: dict[str, str], todo: list[str],
+    config: SSHConfig,
+) -> dict[str, xr.Dataset]:
+    """SSH of the beams in ``todo`` whose granule node holds more than one pair (or lone
+    beam), combined across the pairs (``config.cross_pairs``); other beams are left out."""
     out: dict[str, xr.Dataset] = {}
-    for groups in by_parent.values():
+    for groups in _pair_groups(nodes, partners).values():
         if len(groups) < 2 or not any(q in todo for g in groups for q in g):
             continue
         wins = combine_pair_windows(
@@ -1273,7 +1284,9 @@ def halo_length(config: SSHConfig | None = None) -> float:
     depends on segments ``lead_edge_buffer`` and ``floor_radius`` further; the freeboard of a
     segment depends on segments ``freeboard_smoothing`` away. One extra stride of margin is
     added. Pooling a pair's leads needs no more: the partner's segments over the same extent
-    give its leads in every window that matters, selected exactly as on the whole beam.
+    give its leads in every window that matters, selected exactly as on the whole beam. With
+    ``cross_pairs`` a window's SSH also depends on the other pairs' windows within
+    ``cross_pair_radius`` (the offsets), so the halo grows by that radius.
 
     Examples
     --------
@@ -1281,8 +1294,10 @@ def halo_length(config: SSHConfig | None = None) -> float:
     70006.0
     """
     config = config or SSHConfig()
+    cross = float(config.cross_pair_radius) if config.cross_pairs else 0.0
     return float(0.5 * config.window + (config.max_gap_windows + 2) * config.stride
-                 + config.lead_edge_buffer + config.floor_radius + config.freeboard_smoothing)
+                 + config.lead_edge_buffer + config.floor_radius + config.freeboard_smoothing
+                 + cross)
 
 
 def plan_blocks(
@@ -1352,17 +1367,6 @@ def select_x(segments: xr.Dataset, x_start: float, x_end: float) -> xr.Dataset:
     return segments.isel(segment=slice(i0, i1))
 
 
-def _refuse_cross_pairs(config: SSHConfig) -> None:
-    if config.cross_pairs:
-        raise ConfigError(
-            "SSHConfig.cross_pairs combines every beam pair of a granule and has no blocked "
-            "form",
-            got="cross_pairs=True",
-            expected="sea_surface / freeboard on the whole granule's DataTree (or icefb.run), "
-            "or cross_pairs=False for per-block work",
-        )
-
-
 def sea_surface_block(
     segments: xr.Dataset,
     core: tuple[float, float],
@@ -1406,8 +1410,13 @@ def sea_surface_block(
     Raises
     ------
     icefb.errors.ConfigError
-        If ``partner`` is not a segment Dataset or has no name, or ``config.cross_pairs``
-        is set (it needs the whole granule).
+        If ``partner`` is not a segment Dataset or has no name.
+
+    Notes
+    -----
+    A block holds one beam and its partner, so ``config.cross_pairs`` has nothing to combine
+    here, exactly as :func:`sea_surface` on a tree of one pair; the sea surface across the
+    pairs of a granule, blocked, is :func:`sea_surface_blocked` on the granule's tree.
 
     Examples
     --------
@@ -1419,8 +1428,8 @@ def sea_surface_block(
     >>> sea_surface_block(ds, (4.0, 8.0)).sizes["segment"]
     2
     """
-    config = config or SSHConfig()
-    _refuse_cross_pairs(config)
+    # one pair at most: cross_pairs has nothing to combine (as sea_surface on its tree)
+    config = replace(config or SSHConfig(), cross_pairs=False)
     pair = None
     if partner is not None and config.pair_leads:
         if not isinstance(partner, xr.Dataset) or not _is_segment_ds(partner):
@@ -1444,6 +1453,46 @@ def sea_surface_block(
     return select_x(out, core[0], core[1])
 
 
+def _blocked_cross_pairs(
+    tree: xr.DataTree, block_length_m: float, config: SSHConfig, with_freeboard: bool
+) -> xr.DataTree:
+    """:func:`sea_surface_blocked` with ``cross_pairs``: every block holds all the beams of its
+    granule node (each cut to the block's extent), processed as a tree."""
+    from icefb.freeboard import _freeboard_ds
+
+    nodes, partners = _segment_nodes(tree)
+    if not config.pair_leads:
+        partners = {}
+    results: dict[str, list[xr.Dataset]] = {}
+    for groups in _pair_groups(nodes, partners).values():
+        paths = [q for g in groups for q in g]
+        for q in paths:
+            _require(nodes[q][1], ("x_atc",), nodes[q][0])
+        xs = [nodes[q][1]["x_atc"].values for q in paths]
+        xs = [x for x in xs if x.size]
+        blocks = ([SSHBlock(core=(-math.inf, math.inf), extent=(-math.inf, math.inf))]
+                  if not xs else
+                  plan_blocks((min(float(x[0]) for x in xs), max(float(x[-1]) for x in xs)),
+                              block_length_m, config, beam=nodes[paths[0]][0]))
+        for blk in blocks:
+            sub = xr.DataTree.from_dict(
+                {nodes[q][0]: select_x(nodes[q][1], *blk.extent) for q in paths})
+            done = _sea_surface_tree_paired(sub, config)
+            if with_freeboard:
+                done = map_beams(_freeboard_ds, done, config)
+            for q in paths:
+                results.setdefault(q, []).append(
+                    select_x(done[nodes[q][0]].to_dataset(inherit=False), *blk.core))
+    out: dict[str, xr.Dataset] = {}
+    for path, (_, ds) in nodes.items():
+        if path in results:
+            parts = [p for p in results[path] if p.sizes["segment"] > 0] or results[path][:1]
+            ds = xr.concat(parts, dim="segment", data_vars="all", coords="different",
+                           compat="equals", join="exact", combine_attrs="override")
+        out[path] = ds
+    return xr.DataTree.from_dict(out, name=tree.name)
+
+
 def sea_surface_blocked(
     segments: xr.Dataset | xr.DataTree,
     block_length_m: float,
@@ -1456,7 +1505,10 @@ def sea_surface_blocked(
     The reference for the dask/Spark backends: the result equals :func:`sea_surface` exactly
     (and :func:`icefb.freeboard` of it with ``with_freeboard``), on a tree with the leads of
     beam pairs pooled too (``config.pair_leads``: each block of a beam gets the partner's
-    segments over the same extent).
+    segments over the same extent), and with ``config.cross_pairs`` combined across the pairs
+    of each granule node (each block then holds every beam of the granule over its extent,
+    processed as a tree; :func:`halo_length` adds ``cross_pair_radius``). On a single Dataset
+    ``cross_pairs`` has nothing to combine, as in :func:`sea_surface`.
 
     Parameters
     ----------
@@ -1482,7 +1534,10 @@ def sea_surface_blocked(
     True
     """
     config = config or SSHConfig()
-    _refuse_cross_pairs(config)
+    if isinstance(segments, xr.DataTree) and config.cross_pairs:
+        return _blocked_cross_pairs(segments, block_length_m, config, with_freeboard)
+    # a single beam: cross_pairs has nothing to combine, as in sea_surface
+    config = replace(config, cross_pairs=False)
 
     def one_beam(
         ds: xr.Dataset, beam: str | None = None, partner: xr.Dataset | None = None,

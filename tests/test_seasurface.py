@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -186,6 +187,8 @@ def test_lead_weights_favour_the_lowest_leads():
 # blocking
 # ---------------------------------------------------------------------------------------------
 SMALL = SSHConfig(window=2_000.0, stride=1_000.0, max_gap=5_000.0)
+#: beam pairs alone (cross_pairs off)
+PAIRS = SSHConfig(cross_pairs=False)
 
 
 @pytest.mark.parametrize("lead_rate", [0.12, 0.002])
@@ -235,13 +238,16 @@ def test_datatree_maps_over_beams(world):
     ds2 = ds.isel(segment=slice(0, 5000))
     tree = xr.DataTree.from_dict({"/": xr.Dataset(attrs={"granule": "g"}), "gt1l": ds,
                                   "gt2l": ds2})
-    out = sea_surface(tree)
+    # beams of two pairs: each alone unless cross_pairs combines them (tests/
+    # test_seasurface_cross.py)
+    out = sea_surface(tree, PAIRS)
     assert isinstance(out, xr.DataTree)
     xr.testing.assert_identical(out["gt1l"].to_dataset(), sea_surface(ds))
     xr.testing.assert_identical(out["gt2l"].to_dataset(), sea_surface(ds2))
     assert out.attrs == {"granule": "g"}
-    blocked = sea_surface_blocked(tree, 9_000.0, SMALL)
-    xr.testing.assert_identical(blocked["gt2l"].to_dataset(), sea_surface(ds2, SMALL))
+    small = replace(SMALL, cross_pairs=False)
+    blocked = sea_surface_blocked(tree, 9_000.0, small)
+    xr.testing.assert_identical(blocked["gt2l"].to_dataset(), sea_surface(ds2, small))
 
 
 def test_surface_var_fallback_to_s2_label(world):
@@ -464,13 +470,15 @@ def test_partner_leads_beyond_own_end_are_used():
 def test_missing_partner_falls_back(pair_world):
     strong, weak, _, _ = pair_world
     # gt1l without gt1r, gt2r without gt2l: each processed alone, as a single Dataset is
+    # (without cross_pairs, which would combine the two lone beams)
     tree = xr.DataTree.from_dict({"gt1l": strong, "gt2r": weak})
-    out = sea_surface(tree)
+    out = sea_surface(tree, PAIRS)
     xr.testing.assert_identical(out["gt1l"].to_dataset(), sea_surface(strong))
     xr.testing.assert_identical(out["gt2r"].to_dataset(), sea_surface(weak))
     assert "pair_beam" not in out["gt1l"].ssh.attrs
-    blocked = sea_surface_blocked(tree, 9_000.0, SMALL)
-    xr.testing.assert_identical(blocked["gt2r"].to_dataset(), sea_surface(weak, SMALL))
+    small = replace(SMALL, cross_pairs=False)
+    blocked = sea_surface_blocked(tree, 9_000.0, small)
+    xr.testing.assert_identical(blocked["gt2r"].to_dataset(), sea_surface(weak, small))
     # a partner without the needed variables is an error naming it, not a silent fallback
     with pytest.raises(MissingVariableError, match="gt1r.*h_std"):
         sea_surface(_pair_tree(strong, weak.drop_vars("h_std")))
@@ -478,7 +486,7 @@ def test_missing_partner_falls_back(pair_world):
 
 def test_pair_leads_off_processes_beams_alone(pair_world):
     strong, weak, _, _ = pair_world
-    cfg = SSHConfig(pair_leads=False)
+    cfg = SSHConfig(pair_leads=False, cross_pairs=False)
     out = sea_surface(_pair_tree(strong, weak), cfg)
     xr.testing.assert_identical(out["gt1l"].to_dataset(), sea_surface(strong, cfg))
     xr.testing.assert_identical(out["gt1r"].to_dataset(),
@@ -598,8 +606,8 @@ def test_pair_leads_on_synthetic_granule(granule_pair):
     """Against the synthetic world's true sea surface: the weak beam's SSH error drops where
     it has few leads, the strong beam's does not grow, blocked == unblocked."""
     tree, truths = granule_pair
-    alone = sea_surface(tree, SSHConfig(pair_leads=False))
-    paired = sea_surface(tree)
+    alone = sea_surface(tree, SSHConfig(pair_leads=False, cross_pairs=False))
+    paired = sea_surface(tree, PAIRS)
 
     def err(out, beam):
         e = out[beam].ssh.values.astype(np.float64) - truths[beam].ssh.values
@@ -722,7 +730,9 @@ def test_uncertainty_is_calibrated_against_the_truth(tmp_path):
         common = np.intersect1d(seg.segment.values, truth.segment.values)
         truths[b] = truth.sel(segment=common)
         beams[b] = seg.sel(segment=common).assign(surface_type=truths[b].surface_type)
-    out = sea_surface(xr.DataTree.from_dict({"/": xr.Dataset(), **beams}))
+    # the calibration of docs/seasurface.md: beam pairs alone (the combination across pairs
+    # is checked in tests/test_seasurface_cross.py)
+    out = sea_surface(xr.DataTree.from_dict({"/": xr.Dataset(), **beams}), PAIRS)
     z = {"leads": [], "filled": []}
     for b, truth in truths.items():
         o = out[b].to_dataset()

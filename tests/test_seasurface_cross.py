@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -12,9 +14,11 @@ from icefb.seasurface import (
     SSH_CROSS_FLAG_MEANINGS,
     SSHConfig,
     cross_pair_windows,
+    halo_length,
     sea_surface,
     sea_surface_block,
     sea_surface_blocked,
+    select_x,
 )
 
 BEAMS = ("gt1l", "gt1r", "gt2l", "gt2r", "gt3l", "gt3r")
@@ -103,6 +107,10 @@ def lead_poor_granule(tmp_path_factory):
     return xr.DataTree.from_dict(beams), truths
 
 
+#: beam pairs alone, the reference the combination is compared with
+PAIRS = SSHConfig(cross_pairs=False)
+
+
 def _rms(e):
     return float(np.sqrt(np.mean(np.asarray(e, np.float64) ** 2)))
 
@@ -110,7 +118,7 @@ def _rms(e):
 def test_cross_pairs_against_the_true_sea_surface(lead_poor_granule):
     tree, truths = lead_poor_granule
     cfg = SSHConfig(cross_pairs=True)
-    paired = sea_surface(tree)
+    paired = sea_surface(tree, PAIRS)
     crossed = sea_surface(tree, cfg)
     assert crossed.attrs == {"granule": "g"}
     for beam in BEAMS:
@@ -158,7 +166,7 @@ def test_freeboard_on_a_tree_uses_the_cross_pair_sea_surface(lead_poor_granule):
     cfg = SSHConfig(cross_pairs=True)
     direct = freeboard(tree, cfg)
     two_step = freeboard(sea_surface(tree, cfg), cfg)
-    paired = freeboard(tree)
+    paired = freeboard(tree, PAIRS)
     for beam in BEAMS:
         xr.testing.assert_identical(direct[beam].to_dataset(), two_step[beam].to_dataset())
     # the thick-ice freeboard of the lead-poor pair moves towards the truth
@@ -175,7 +183,7 @@ def test_beams_of_one_pair_only_fall_back_to_pairing(lead_poor_granule):
     tree, _ = lead_poor_granule
     one_pair = xr.DataTree.from_dict({b: tree[b].to_dataset() for b in ("gt1l", "gt1r")})
     got = sea_surface(one_pair, SSHConfig(cross_pairs=True))
-    ref = sea_surface(one_pair)
+    ref = sea_surface(one_pair, PAIRS)
     for b in ("gt1l", "gt1r"):
         xr.testing.assert_identical(got[b].to_dataset(), ref[b].to_dataset())
 
@@ -185,18 +193,60 @@ def test_cross_pairs_without_pair_leads_combines_every_beam(lead_poor_granule):
     got = sea_surface(tree, SSHConfig(cross_pairs=True, pair_leads=False))
     assert "pair_beam" not in got["gt2r"].ssh.attrs
     assert got["gt2r"].ssh.attrs["cross_pairs"] == " ".join(BEAMS)
-    alone = sea_surface(tree, SSHConfig(pair_leads=False))
+    alone = sea_surface(tree, SSHConfig(pair_leads=False, cross_pairs=False))
     e = got["gt2r"].ssh.values - truths["gt2r"].ssh.values
     assert _rms(e) < _rms(alone["gt2r"].ssh.values - truths["gt2r"].ssh.values)
 
 
-def test_block_functions_refuse_cross_pairs(lead_poor_granule):
+# short windows so that the halo (10.5 km) is shorter than the 30 km granule
+SMALL = dict(window=2_000.0, stride=1_000.0, max_gap=4_000.0, floor_radius=500.0,
+             cross_pairs=True, cross_pair_radius=3_000.0)
+
+
+@pytest.mark.parametrize("block", [2_500.0, 7_000.0, 40_000.0])
+def test_blocked_cross_pairs_equals_unblocked(lead_poor_granule, block):
+    # every block holds all six beams over its extent; the halo grows by cross_pair_radius
     tree, _ = lead_poor_granule
-    cfg = SSHConfig(cross_pairs=True)
-    with pytest.raises(ConfigError, match="cross_pairs"):
-        sea_surface_blocked(tree, 10_000.0, cfg)
-    with pytest.raises(ConfigError, match="cross_pairs"):
-        sea_surface_block(tree["gt1l"].to_dataset(), (0.0, 1e9), cfg, beam="gt1l")
+    cfg = SSHConfig(**SMALL)
+    assert halo_length(cfg) == halo_length(replace(cfg, cross_pairs=False)) + 3_000.0
+    want = freeboard(sea_surface(tree, cfg), cfg)
+    got = sea_surface_blocked(tree, block, cfg, with_freeboard=True)
+    assert (np.concatenate([got[b].ssh_flag.values for b in BEAMS]) == 6).any()
+    for b in BEAMS:
+        xr.testing.assert_identical(got[b].to_dataset(), want[b].to_dataset())
+    assert got["/"].attrs == {"granule": "g"}
+
+
+def test_blocked_cross_pairs_needs_the_wider_halo(lead_poor_granule, monkeypatch):
+    # the test above can fail: with the halo of pairs alone the blocks differ
+    import icefb.seasurface as ss
+
+    tree, _ = lead_poor_granule
+    cfg = SSHConfig(**SMALL)
+    want = sea_surface(tree, cfg)
+    narrow = halo_length(replace(cfg, cross_pairs=False))
+    monkeypatch.setattr(ss, "halo_length", lambda config=None: narrow)
+    got = sea_surface_blocked(tree, 2_500.0, cfg)
+    assert any(not np.array_equal(got[b].ssh.values, want[b].ssh.values, equal_nan=True)
+               for b in BEAMS)
+
+
+def test_single_beam_and_pair_blocks_have_no_other_pair(lead_poor_granule):
+    # one beam, or one beam with its partner, has no other pair to combine: the blocked and
+    # per-block functions give what sea_surface gives on that beam or pair (with cross_pairs
+    # on, the default), and the halo they need is that of pairs alone
+    tree, _ = lead_poor_granule
+    cfg = SSHConfig(**SMALL)
+    ds, partner = tree["gt1l"].to_dataset(), tree["gt1r"].to_dataset()
+    xr.testing.assert_identical(sea_surface_blocked(ds, 2_500.0, cfg), sea_surface(ds, cfg))
+    pair = sea_surface(xr.DataTree.from_dict({"gt1l": ds, "gt1r": partner}), cfg)
+    halo = halo_length(replace(cfg, cross_pairs=False))
+    core = (10_000.0 + float(ds.x_atc[0]), 12_500.0 + float(ds.x_atc[0]))
+    ext = (core[0] - halo, core[1] + halo)
+    got = sea_surface_block(select_x(ds, *ext), core, cfg, with_freeboard=False, beam="gt1l",
+                            partner=select_x(partner, *ext))
+    xr.testing.assert_identical(got, select_x(pair["gt1l"].to_dataset(), *core))
+    assert "cross_pairs" not in got.ssh.attrs
 
 
 def test_segments_with_truth_lines_up_with_the_truth(lead_poor_granule):

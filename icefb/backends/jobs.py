@@ -231,9 +231,12 @@ def plan_units(
 
 def _halo(stage: Stage, config: JobConfig) -> float:
     if stage == "freeboard":
+        from dataclasses import replace
+
         from icefb.seasurface import halo_length
 
-        return halo_length(config.ssh)
+        # a unit is one beam: no other pair to combine, no cross_pair_radius in the halo
+        return halo_length(replace(config.ssh, cross_pairs=False))
     if stage == "autolabel":
         return 0.0
     raise ConfigError("unknown stage", got=stage, expected='one of {"autolabel", "freeboard"}')
@@ -478,8 +481,9 @@ def freeboard_unit(unit: WorkUnit | LoadedUnit, config: JobConfig | None = None)
         The segments with centres in the block's core (the whole beam without a block), with
         ``ssh``, ``ssh_uncertainty``, ``ssh_flag``, ``freeboard``, ``freeboard_uncertainty``:
         the same values as the unblocked ``icefb.freeboard(icefb.sea_surface(...))`` of this
-        beam alone. The unit holds one beam, so ``config.ssh.pair_leads`` does not apply here
-        (the pipeline, ``icefb.run``, pools the leads of beam pairs).
+        beam alone. The unit holds one beam, so ``config.ssh.pair_leads`` and
+        ``config.ssh.cross_pairs`` do not apply here (the pipeline, ``icefb.run``, pools the
+        leads of beam pairs and combines the pairs of a granule).
 
     Raises
     ------
