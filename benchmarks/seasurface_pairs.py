@@ -4,7 +4,7 @@ the leads of beam pairs (the "Beam pairs" table of docs/seasurface.md).
 Usage (from the repository root)::
 
     .venv/bin/python benchmarks/seasurface_pairs.py [--seeds 3 7] [--km 30] [--per-beam]
-        [--uncertainty] [--cross]
+        [--uncertainty] [--cross] [--pipeline]
 
 Granules: ``icefb.synth.make_granule(seed, length_km)``, six beams, resampled to 2 m, surface
 type from the truth sidecar; ``freeboard(sea_surface(tree, cfg), cfg)`` on the tree of the six
@@ -15,7 +15,9 @@ beams with ``pair_leads`` False ("alone") and True ("paired"). Prints a Markdown
 ssh_uncertainty`` on segments whose windows hold leads and on filled ones, and the same for the
 freeboard of thick- and thin-ice segments, alone and paired.
 ``--cross`` prints instead the "Across beam pairs" table: the tree with pooled pairs against
-the same tree with ``cross_pairs=True``.
+the same tree with ``cross_pairs=True``. ``--pipeline`` prints instead its end-to-end table:
+``icefb.run`` (classified surface, no scene) with ``cross_pairs`` off and on, scored against the
+truth with ``icefb.pipeline.demo.truth_scores``.
 Not an asv benchmark (no ``time_*`` names): a script the docs cite.
 """
 
@@ -155,6 +157,33 @@ def cross(seeds: list[int], km: float) -> None:
                   f"{np.sqrt(np.mean(zz**2)):.2f} | | | | |")
 
 
+def pipeline(seeds: list[int], km: float) -> None:
+    """The end-to-end table of "Across beam pairs": ``icefb.run`` pairs only vs across pairs."""
+    from icefb.pipeline import RunConfig, run
+    from icefb.pipeline.demo import truth_scores
+    from icefb.pipeline.product import open_product, product_beams
+    from icefb.seasurface import SSHConfig
+    from icefb.synth import make_granule, read_truth
+
+    print("| seed | beam | SSH RMSE | thick-ice freeboard bias | thick-ice freeboard RMSE |")
+    print("|---|---|---|---|---|")
+    configs = (("pairs", RunConfig(ssh=SSHConfig(cross_pairs=False))), ("cross", RunConfig()))
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in seeds:
+            g = make_granule(Path(tmp) / f"ATL03_{seed}.h5", seed=seed, length_km=km)
+            rows: dict[str, dict[str, dict[str, float]]] = {}
+            for name, cfg in configs:
+                out = Path(tmp) / f"{seed}-{name}.zarr"
+                run(g, out, config=cfg, backend="serial", progress=False)
+                for grp, ds in product_beams(open_product(out)):
+                    rows.setdefault(grp, {})[name] = truth_scores(ds.load(), read_truth(g, grp)[1])
+            for b, r in rows.items():
+                cells = [f"{r['pairs'][k] * 100:{f}} -> {r['cross'][k] * 100:{f}}"
+                         for k, f in (("ssh_rmse_m", ".2f"), ("fb_bias_m", "+.2f"),
+                                      ("fb_rmse_m", ".2f"))]
+                print(f"| {seed} | {b} | " + " | ".join(cells) + " |", flush=True)
+
+
 def main() -> None:
     from icefb.freeboard import freeboard
     from icefb.seasurface import SSHConfig, _beam_lead_set, sea_surface
@@ -168,7 +197,13 @@ def main() -> None:
                     help='print the "Uncertainty calibration" table instead')
     ap.add_argument("--cross", action="store_true",
                     help='print the "Across beam pairs" table instead')
+    ap.add_argument("--pipeline", action="store_true",
+                    help="print the end-to-end table of \"Across beam pairs\" (icefb.run, "
+                         "classified surface) instead")
     args = ap.parse_args()
+    if args.pipeline:
+        pipeline(args.seeds, args.km)
+        return
     if args.cross:
         cross(args.seeds, args.km)
         return

@@ -1290,8 +1290,10 @@ def halo_length(config: SSHConfig | None = None) -> float:
 
     Examples
     --------
-    >>> halo_length(SSHConfig(window=10_000, stride=5_000, max_gap=50_000))
+    >>> halo_length(SSHConfig(window=10_000, stride=5_000, max_gap=50_000, cross_pairs=False))
     70006.0
+    >>> halo_length(SSHConfig(window=10_000, stride=5_000, max_gap=50_000))  # + cross_pair_radius
+    90006.0
     """
     config = config or SSHConfig()
     cross = float(config.cross_pair_radius) if config.cross_pairs else 0.0
