@@ -157,19 +157,30 @@ _SPARK_SCRIPT = textwrap.dedent(
     from icefb.pipeline import RunConfig
 
     granule, scene, out, marker_dir, master = sys.argv[1:6]
+    # the default run (cross_pairs) has three phases; the first (held in a cached RDD) and
+    # the last (sea surface, freeboard, write) of every unit die once like a lost executor
     src = '''
-    def flaky(item, config, store, digest):
+    def _first_attempt(name):
         from pathlib import Path
-        marker = Path(MARKERS) / item[1]
-        if not marker.exists():   # first attempt of every unit dies like a lost executor
+        marker = Path(MARKERS) / name
+        if not marker.exists():
             marker.touch()
             raise RuntimeError("injected executor failure")
-        from icefb.pipeline.run import _unit_task
-        return _unit_task(item, config, store, digest)
+
+    def flaky_classify(item, config):
+        _first_attempt("classify:" + item[1])
+        from icefb.pipeline.units import classify_unit
+        return classify_unit(item, config)
+
+    def flaky_finish(cu, windows, config, store, digest):
+        _first_attempt("finish:" + "+".join(cu.groups))
+        from icefb.pipeline.units import finish_unit
+        return finish_unit(cu, windows, config, store, digest)
     '''
     ns = {"__name__": "icefb_flaky_by_value", "MARKERS": marker_dir}
     exec(src, ns)
-    R._unit_task = ns["flaky"]
+    R.classify_unit = ns["flaky_classify"]
+    R.finish_unit = ns["flaky_finish"]
     be = SparkBackend(master=master, progress=False)
     try:
         R.run(granule, out, scenes=scene, config=RunConfig(beams=("gt1l", "gt2l")), backend=be,
@@ -184,9 +195,9 @@ _SPARK_SCRIPT = textwrap.dedent(
 @pytest.mark.slow
 @pytest.mark.spark
 def test_spark_task_failure_is_retried(inputs: Inputs, tmp_path: Path) -> None:
-    """Every unit (a beam and its pair partner) fails on its first attempt (a marker file
-    decides); Spark retries it (``local[2,4]``: up to 4 attempts per task) and the product
-    equals the clean run."""
+    """Every unit (a beam and its pair partner) fails on the first attempt of its first and
+    last phase (a marker file decides); Spark retries it (``local[2,4]``: up to 4 attempts
+    per task) and the product equals the clean run."""
     out = tmp_path / "p.zarr"
     markers = tmp_path / "markers"
     markers.mkdir()
@@ -198,8 +209,10 @@ def test_spark_task_failure_is_retried(inputs: Inputs, tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=480,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    # one marker per run unit: each requested beam with its pair partner (read for its
-    # leads, not written)
+    # one marker per phase and run unit: every pair of the granule (the pairs of the requested
+    # beams, and the others, read for their leads across pairs, not written)
+    pairs = [f"{b}+{pair_beam_name(b)}" for b in ("gt1l", "gt2l", "gt3l")]
+    assert set(BEAMS) <= {b for p in pairs for b in p.split("+")}
     assert sorted(p.name for p in markers.iterdir()) == sorted(
-        f"{b}+{pair_beam_name(b)}" for b in BEAMS)
+        f"{phase}:{p}" for phase in ("classify", "finish") for p in pairs)
     assert_same_product(out, inputs.product)
