@@ -265,25 +265,37 @@ def _run_cross_pairs(be: Backend, items: list[Any], config: RunConfig, store: st
     """The three phases of a run with ``SSHConfig.cross_pairs`` (see :mod:`icefb.pipeline.units`).
 
     The classified segments stay on the workers; only each pair's window sea surface (a few
-    numbers per 5 km window) travels to the driver and back.
+    numbers per 5 km window) travels to the driver and back. Granules go through the phases in
+    batches of ``max(2, workers)``, so the engine holds the segments of one batch, not of the
+    whole run.
     """
     from icefb.seasurface import combine_pair_windows, cross_pairs_name
 
     ssh_cfg = ssh_config(config)
-    with be.persist(classify_unit, items, config) as held:
-        windows = be.map(unit_windows, held, config)
-        by_granule: dict[str, list[int]] = {}
-        for i, (units, *_) in enumerate(items):
-            by_granule.setdefault(units[0].granule, []).append(i)
-        combined: list[tuple[PairWindows, str] | None] = [None] * len(items)
-        for idx in by_granule.values():
-            if len(idx) < 2:  # one pair: its own sea surface, as without cross_pairs
-                continue
-            name = cross_pairs_name([windows[i].beams for i in idx])
-            for i, w in zip(idx, combine_pair_windows([windows[i] for i in idx], ssh_cfg),
-                            strict=True):
-                combined[i] = (w, name)
-        return be.map(finish_unit, held, config, store, digest, per_unit=combined)
+    by_granule: dict[str, list[int]] = {}
+    for i, (units, *_) in enumerate(items):
+        by_granule.setdefault(units[0].granule, []).append(i)
+    granules = list(by_granule.values())
+    # a batch of granules at a time: the engine holds only their classified segments
+    step = max(2, be.n_workers)
+    out: list[list[dict[str, Any]]] = [[] for _ in items]
+    for b in range(0, len(granules), step):
+        batch = [i for idx in granules[b:b + step] for i in idx]
+        with be.persist(classify_unit, [items[i] for i in batch], config) as held:
+            windows = dict(zip(batch, be.map(unit_windows, held, config), strict=True))
+            combined: dict[int, tuple[PairWindows, str] | None] = dict.fromkeys(batch)
+            for idx in granules[b:b + step]:
+                if len(idx) < 2:  # one pair: its own sea surface, as without cross_pairs
+                    continue
+                name = cross_pairs_name([windows[i].beams for i in idx])
+                for i, w in zip(idx, combine_pair_windows([windows[i] for i in idx], ssh_cfg),
+                                strict=True):
+                    combined[i] = (w, name)
+            done = be.map(finish_unit, held, config, store, digest,
+                          per_unit=[combined[i] for i in batch])
+        for i, r in zip(batch, done, strict=True):
+            out[i] = r
+    return out
 
 
 def _backend_kwargs(name: str, workers: int | None, scheduler: str | None, progress: bool):

@@ -316,3 +316,22 @@ def test_cross_pairs_resume_reprocesses_the_granule_but_writes_only_missing(cros
     assert [b["group"] for b in res.beams] == ["gt3l"]
     assert sorted(res.skipped) == ["gt1l", "gt1r", "gt2l", "gt2r", "gt3r"]
     assert_products_identical(out, full)
+
+
+def test_cross_pairs_runs_granules_in_batches(tmp_path):
+    # three granules on a one-worker engine go through the phases two granules at a time;
+    # each granule's sea surface is its own (equal to running it alone)
+    from icefb.synth import make_granule
+
+    paths = [make_granule(tmp_path / f"ATL03_{s}.h5", seed=s, length_km=4.0) for s in (3, 5, 7)]
+    both = tmp_path / "all.zarr"
+    res = run(paths, both, backend="serial", progress=False)
+    assert len(res.beams) == 18
+    alone = tmp_path / "alone.zarr"
+    run(paths[2], alone, backend="serial", progress=False)
+    got, ref = _beams(both), _beams(alone)
+    for beam, ds in ref.items():
+        g = got[f"ATL03_7/{beam}"]
+        assert g["ssh"].attrs["cross_pairs"] == "gt1l+gt1r gt2l+gt2r gt3l+gt3r"
+        for v in ("ssh", "ssh_flag", "freeboard"):
+            np.testing.assert_array_equal(g[v].values, ds[v].values, err_msg=f"{beam} {v}")
