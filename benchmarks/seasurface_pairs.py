@@ -201,18 +201,11 @@ def main() -> None:
                     help="print the end-to-end table of \"Across beam pairs\" (icefb.run, "
                          "classified surface) instead")
     args = ap.parse_args()
-    if args.pipeline:
-        pipeline(args.seeds, args.km)
-        return
-    if args.cross:
-        cross(args.seeds, args.km)
-        return
-    if args.uncertainty:
-        uncertainty(args.seeds, args.km)
-        return
-    if args.per_beam:
-        per_beam(args.seeds, args.km)
-        return
+    for flag, table in (("pipeline", pipeline), ("cross", cross), ("uncertainty", uncertainty),
+                        ("per_beam", per_beam)):
+        if getattr(args, flag):
+            table(args.seeds, args.km)
+            return
     acc: dict[tuple[str, bool], tuple[list, list]] = {}
     print("| seed | beam | leads | SSH RMSE alone | SSH RMSE paired | SSH bias alone / paired "
           "| flags paired (0/4/5/1-2) | freeboard alone | freeboard paired |")

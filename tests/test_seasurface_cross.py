@@ -275,3 +275,19 @@ def test_an_empty_beam_in_a_cross_pair_tree(lead_poor_granule):
         assert np.isfinite(got[beam].ssh.values).all()
     # gt3r had its own leads: without them gt3l's sea surface changes
     assert not np.array_equal(got["gt3l"].ssh.values, full["gt3l"].ssh.values)
+
+
+def test_an_empty_pair_adds_nothing(lead_poor_granule):
+    # a pair whose two beams are empty (a pipeline unit with no photons) has no window; the
+    # other pairs get exactly what they get without it
+    tree, _ = lead_poor_granule
+    nodes = {b: tree[b].to_dataset() for b in BEAMS}
+    with_empty = dict(nodes, gt3l=nodes["gt3l"].isel(segment=slice(0, 0)),
+                      gt3r=nodes["gt3r"].isel(segment=slice(0, 0)))
+    without = {b: ds for b, ds in nodes.items() if not b.startswith("gt3")}
+    got = sea_surface(xr.DataTree.from_dict(with_empty))
+    ref = sea_surface(xr.DataTree.from_dict(without))
+    assert got["gt3l"].sizes["segment"] == 0 and "ssh" in got["gt3l"].variables
+    for b in ("gt1l", "gt1r", "gt2l", "gt2r"):
+        for v in ("ssh", "ssh_uncertainty", "ssh_flag"):
+            np.testing.assert_array_equal(got[b][v].values, ref[b][v].values)
