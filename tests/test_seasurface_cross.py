@@ -12,6 +12,7 @@ from icefb.errors import ConfigError
 from icefb.freeboard import freeboard
 from icefb.seasurface import (
     SSH_CROSS_FLAG_MEANINGS,
+    PairWindows,
     SSHConfig,
     cross_pair_windows,
     halo_length,
@@ -73,6 +74,27 @@ def test_offset_only_from_windows_within_the_radius():
     assert wide[0, 6] == pytest.approx(0.1) and wide[0, 7] == pytest.approx(0.1)
     # windows where nobody has leads stay empty
     assert np.isnan(got[:, 3]).all()
+
+
+def test_pair_windows_aligned_moves_windows_to_a_common_range():
+    pw = PairWindows(("gt1l", "gt1r"), 5, np.array([0.1, np.nan, 0.3, 0.4]),
+                     np.array([0.01, np.nan, 0.03, 0.04]), np.array([2, 0, 1, 3]),
+                     (np.array([1, 0, 1, 2]), np.array([1, 0, 0, 1])))
+    wide = pw.aligned(3, 8)  # windows 3..10: two added in front, two behind
+    assert wide.k0 == 3 and wide.n_windows == 8 and wide.beams == pw.beams
+    np.testing.assert_array_equal(wide.ssh, [np.nan, np.nan, 0.1, np.nan, 0.3, 0.4, np.nan,
+                                             np.nan])
+    np.testing.assert_array_equal(wide.unc[2:6], pw.unc)
+    np.testing.assert_array_equal(wide.n_leads, [0, 0, 2, 0, 1, 3, 0, 0])
+    np.testing.assert_array_equal(wide.n_own[0], [0, 0, 1, 0, 1, 2, 0, 0])
+    np.testing.assert_array_equal(wide.n_own[1], [0, 0, 1, 0, 0, 1, 0, 0])
+    inner = pw.aligned(7, 2)  # windows 7..8: cropped
+    np.testing.assert_array_equal(inner.ssh, [0.3, 0.4])
+    np.testing.assert_array_equal(inner.n_own[1], [0, 1])
+    apart = pw.aligned(20, 3)  # no common window
+    assert np.isnan(apart.ssh).all() and np.isnan(apart.unc).all()
+    assert not apart.n_leads.any() and not any(o.any() for o in apart.n_own)
+    assert pw.aligned(pw.k0, pw.n_windows).ssh.tolist()[::2] == pw.ssh.tolist()[::2]
 
 
 def test_a_single_pair_is_its_own_estimate():
