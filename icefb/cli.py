@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("-o", "--output", required=True, help="product store (PRODUCT.zarr)")
     r.add_argument("--scenes", help="a Sentinel-2 scene or a folder of scenes to pair")
     r.add_argument("--model", default="lstm-synthetic",
-                   help="lstm-synthetic | mlp-synthetic | path of a saved model")
+                   help="lstm-synthetic (shipped) or the path of a saved model")
     r.add_argument("--workers", type=int, help="local dask workers / Spark cores (default 2)")
     r.add_argument("--scheduler", help="address of an existing dask-distributed scheduler")
     r.add_argument("--backend", choices=["dask", "spark", "serial"], default="dask")
@@ -187,6 +187,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(a)
     except IcefbError as err:  # a clear one-line message, not a traceback
         print(f"icefb {a.command}: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # unreachable scheduler, unwritable output...: one line too
+        if a.verbose:  # -v: the traceback, for a bug report
+            raise
+        print(f"icefb {a.command}: error: {type(err).__name__}: {err}", file=sys.stderr)
         return 2
 
 

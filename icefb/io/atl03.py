@@ -43,6 +43,8 @@ from icefb.io._h5 import (
 __all__ = [
     "CORRECTIONS",
     "PIPELINE_VARIABLES",
+    "TRUTH_SIDECAR_SUFFIX",
+    "glob_granules",
     "open_atl03",
     "open_atl03_beam",
     "open_atl03_many",
@@ -684,6 +686,24 @@ def open_atl03(
     return xr.DataTree.from_dict(out)
 
 
+#: Name ending of the truth sidecar icefb.synth writes beside a synthetic granule.
+TRUTH_SIDECAR_SUFFIX = ".truth.h5"
+
+
+def glob_granules(pattern: str) -> list[str]:
+    """Sorted files matching a glob pattern, without synthetic truth sidecars.
+
+    ``ATL03_*.h5`` also matches ``ATL03_x.h5.truth.h5``, the truth file
+    :func:`icefb.synth.make_granule` writes beside its granule; it is not a granule.
+
+    Examples
+    --------
+    >>> glob_granules("/nonexistent/ATL03_*.h5")
+    []
+    """
+    return [p for p in sorted(_glob.glob(pattern)) if not p.endswith(TRUTH_SIDECAR_SUFFIX)]
+
+
 def open_atl03_many(
     paths_or_glob: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     beams: str | Sequence[str] | None = None,
@@ -718,7 +738,7 @@ def open_atl03_many(
     """
     if isinstance(paths_or_glob, str | os.PathLike):
         pattern = os.fspath(paths_or_glob)
-        paths = sorted(_glob.glob(pattern)) if _glob.has_magic(pattern) else [pattern]
+        paths = glob_granules(pattern) if _glob.has_magic(pattern) else [pattern]
         if not paths:
             raise GranuleNotFoundError("glob matches no file", path=pattern)
     else:

@@ -30,7 +30,7 @@ class RunConfig:
     ssh : SSHConfig
         Sea surface windows and lead weighting.
     model : str
-        ``"lstm-synthetic"`` (shipped), ``"mlp-synthetic"`` or the path of a saved model.
+        ``"lstm-synthetic"`` (the shipped model) or the path of a saved model.
     surface_source : {"model", "s2_label"}
         Which surface type feeds the sea surface: the classifier's prediction (default) or the
         Sentinel-2 labels (validation runs).
@@ -64,6 +64,13 @@ class RunConfig:
         return json.loads(json.dumps(dataclasses.asdict(self), default=str))
 
     def digest(self) -> str:
-        """A short hash of every parameter: products made with other parameters differ."""
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        """A short hash of every parameter that decides a beam's numbers.
+
+        ``beams`` is left out: it picks which beams a run makes, not how (a beam's sea
+        surface reads the other beams of its granule whichever were asked for), so beams
+        added by a later run with ``beams=...`` join the earlier ones.
+        """
+        params = self.to_dict()
+        params.pop("beams", None)
+        blob = json.dumps(params, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]

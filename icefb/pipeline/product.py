@@ -65,16 +65,88 @@ def _partial_dir(store: Path) -> Path:
     return store.with_name(store.name + ".partial")
 
 
-def beam_complete(store: str | os.PathLike[str], group: str, digest: str) -> bool:
-    """True when ``group`` is in the store, complete, and made with parameters ``digest``."""
-    meta_path = Path(store) / group / "zarr.json"
+def source_id(granule: str | os.PathLike[str], scene: str | os.PathLike[str] | None) -> str:
+    """What a beam was made from: the granule's (and scene's) file name and size in bytes.
+
+    ATL03 file names are unique per granule and version, and the size catches a file replaced
+    under the same name; a content hash of a multi-GB granule would cost a full read.
+
+    Examples
+    --------
+    >>> source_id("/nonexistent/ATL03_x.h5", None)
+    'ATL03_x.h5:?'
+    """
+
+    def one(path: str | os.PathLike[str]) -> str:
+        try:
+            size = str(os.stat(path).st_size)
+        except OSError:
+            size = "?"
+        return f"{Path(path).name}:{size}"
+
+    return one(granule) + (f" scene {one(scene)}" if scene else "")
+
+
+def _beam_attrs(store: Path, group: str) -> dict[str, Any] | None:
+    meta_path = store / group / "zarr.json"
     if not meta_path.is_file():
-        return False
+        return None
     try:
-        attrs = json.loads(meta_path.read_text()).get("attributes", {})
+        return json.loads(meta_path.read_text()).get("attributes", {})
     except (OSError, ValueError):
+        return None
+
+
+def beam_complete(store: str | os.PathLike[str], group: str, digest: str,
+                  source: str | None = None) -> bool:
+    """True when ``group`` is in the store, complete, made with parameters ``digest`` and,
+    when ``source`` is given, from those inputs (:func:`source_id`)."""
+    attrs = _beam_attrs(Path(store), group)
+    if attrs is None:
         return False
-    return attrs.get("icefb_complete") == 1 and attrs.get("icefb_config_digest") == digest
+    return (attrs.get("icefb_complete") == 1 and attrs.get("icefb_config_digest") == digest
+            and (source is None or attrs.get("icefb_source") == source))
+
+
+def complete_beams(store: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """Every complete beam group of a product (``"gt1l"`` or ``"<granule>/gt1l"``): its attrs."""
+    store = Path(store)
+    out: dict[str, dict[str, Any]] = {}
+    if not store.is_dir():
+        return out
+    for meta in sorted(store.glob("*/zarr.json")) + sorted(store.glob("*/*/zarr.json")):
+        group = meta.parent.relative_to(store).as_posix()
+        attrs = _beam_attrs(store, group)
+        if attrs and attrs.get("icefb_complete") == 1:
+            out[group] = attrs
+    return out
+
+
+def check_no_stale_beams(store: str | os.PathLike[str], groups: set[str], digest: str,
+                         sources: set[str]) -> None:
+    """Refuse to add to a product whose other beams came from other parameters or inputs.
+
+    A run writes or skips its own ``groups``; a complete beam outside them that was made with
+    another config digest, or from a granule that is not an input of this run, would be left
+    beside the new beams under root metadata that no longer describes it.
+
+    Raises
+    ------
+    icefb.errors.ProductError
+        Naming those beams; nothing in the store is touched.
+    """
+    granules = {s.split(" scene ")[0] for s in sources}
+    stale = [g for g, a in complete_beams(store).items() if g not in groups and (
+        a.get("icefb_config_digest") != digest
+        or str(a.get("icefb_source", "")).split(" scene ")[0] not in granules)]
+    if stale:
+        raise ProductError(
+            "the output holds beams made with other parameters or from other granules; "
+            "they would be mixed with this run's",
+            path=store, got=stale,
+            expected="a new output path, or the same granules and parameters as before "
+            "(delete those beams to replace them)",
+        )
 
 
 def _encode(ds: xr.Dataset) -> tuple[xr.Dataset, dict[str, dict[str, Any]]]:
@@ -102,7 +174,8 @@ def _encode(ds: xr.Dataset) -> tuple[xr.Dataset, dict[str, dict[str, Any]]]:
     return ds, encoding
 
 
-def write_beam(store: str | os.PathLike[str], group: str, ds: xr.Dataset, digest: str) -> Path:
+def write_beam(store: str | os.PathLike[str], group: str, ds: xr.Dataset, digest: str,
+               source: str = "") -> Path:
     """Write one beam's segments atomically into the product.
 
     The beam goes to a temporary store beside the product, gets ``icefb_complete = 1`` only
@@ -118,6 +191,8 @@ def write_beam(store: str | os.PathLike[str], group: str, ds: xr.Dataset, digest
         The beam's segments (in memory).
     digest : str
         :meth:`RunConfig.digest` of the run, stored so re-runs can skip complete beams.
+    source : str
+        :func:`source_id` of the beam's granule and scene, stored beside the digest.
 
     Returns
     -------
@@ -131,7 +206,8 @@ def write_beam(store: str | os.PathLike[str], group: str, ds: xr.Dataset, digest
     partial.mkdir(exist_ok=True)
     tmp = partial / f"{group.replace('/', '__')}.{uuid.uuid4().hex}"
     out, encoding = _encode(ds)
-    out.attrs = {**out.attrs, "icefb_complete": 0, "icefb_config_digest": digest}
+    out.attrs = {**out.attrs, "icefb_complete": 0, "icefb_config_digest": digest,
+                 "icefb_source": source}
     final = store / group
     try:
         out.to_zarr(tmp, mode="w", zarr_format=3, consolidated=False, encoding=encoding)
@@ -170,6 +246,13 @@ def finalize(store: str | os.PathLike[str], attrs: dict[str, Any]) -> None:
     partial = _partial_dir(store)
     if partial.is_dir():
         shutil.rmtree(partial, ignore_errors=True)
+
+
+def remove(store: str | os.PathLike[str]) -> None:
+    """Delete a product and its ``.partial`` folder (only ever one this run created)."""
+    store = Path(store)
+    shutil.rmtree(_partial_dir(store), ignore_errors=True)
+    shutil.rmtree(store, ignore_errors=True)
 
 
 def cleanup_partial(store: str | os.PathLike[str]) -> None:

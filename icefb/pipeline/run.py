@@ -13,6 +13,7 @@ from typing import Any
 
 from icefb.backends import Backend, WorkUnit, get_backend
 from icefb.errors import ConfigError, MissingBeamError
+from icefb.io.atl03 import glob_granules
 from icefb.pipeline import product as _product
 from icefb.pipeline.config import BackendName, RunConfig
 from icefb.pipeline.units import (
@@ -68,7 +69,7 @@ def expand_granules(granules: PathLike | Sequence[PathLike]) -> list[str]:
     out: list[str] = []
     for item in items:
         s = os.fspath(item)
-        matches = sorted(glob.glob(s)) if glob.has_magic(s) else [s]
+        matches = glob_granules(s) if glob.has_magic(s) else [s]
         if not matches:
             raise ConfigError("no granule matches the pattern", path=s, expected="ATL03 files")
         out.extend(matches)
@@ -185,6 +186,10 @@ def run(
         scene = _pair_scene(g, scenes, config)
         if scene:
             scene_ids.append(Path(scene).name)
+        elif config.surface_source == "s2_label":
+            raise ConfigError("surface_source s2_label needs a Sentinel-2 scene for every "
+                              "granule", path=g,
+                              expected="scenes= (icefb run --scenes) that cross the granule")
         wanted = _granule_beams(g, config.beams)
         cross = config.ssh.cross_pairs
         present = (_granule_beams(g, None) if config.beams and (config.ssh.pair_leads or cross)
@@ -207,10 +212,30 @@ def run(
         "config_digest": digest,
         **_model_provenance(config),
     }
+    sources = {g: _product.source_id(u.granule, u.scene) for u, g in units + partners}
+    _product.check_no_stale_beams(store, {g for _, g in units}, digest, set(sources.values()))
+    created = not store.exists()
     _product.open_or_create(store, {k: v for k, v in provenance.items() if k != "date_created"})
-    _product.cleanup_partial(store)
+    try:
+        result = _run_units(store, units, partners, sources, config, digest, backend, workers,
+                            scheduler, progress)
+    except BaseException:
+        if created and not _product.complete_beams(store):
+            # nothing of this run's survived: leave no empty product where there was none
+            _product.remove(store)
+        raise
+    _product.finalize(store, provenance)
+    result.seconds = time.perf_counter() - t0
+    return result
 
-    done = {g for _, g in units if _product.beam_complete(store, g, digest)}
+
+def _run_units(store: Path, units: list[tuple[WorkUnit, str]],
+               partners: list[tuple[WorkUnit, str]], sources: dict[str, str],
+               config: RunConfig, digest: str, backend: BackendName | Backend,
+               workers: int | None, scheduler: str | None, progress: bool) -> RunResult:
+    """Process what is not complete yet and write it (the body of :func:`run`)."""
+    _product.cleanup_partial(store)
+    done = {g for _, g in units if _product.beam_complete(store, g, digest, sources[g])}
     skipped = [g for _, g in units if g in done]
     # the two beams of a pair run together (their sea surface shares leads); a pair with one
     # beam complete is processed again for the other's leads but written only where missing
@@ -248,8 +273,6 @@ def run(
             if own:
                 be.close()
         result.beams = [b for beams in per_unit for b in beams]
-    _product.finalize(store, provenance)
-    result.seconds = time.perf_counter() - t0
     return result
 
 

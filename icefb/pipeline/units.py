@@ -258,14 +258,14 @@ def finish_unit(cu: ClassifiedUnit, windows: tuple[PairWindows, str] | None, con
 def _write_beams(units: list[WorkUnit], groups: list[str], write: list[bool],
                  results: list[tuple[xr.Dataset, dict[str, float]]], store: str,
                  digest: str) -> list[dict[str, Any]]:
-    from icefb.pipeline.product import write_beam
+    from icefb.pipeline.product import source_id, write_beam
 
     out = []
     for u, g, w, (seg, times) in zip(units, groups, write, results, strict=True):
         if not w:
             continue
         t0 = time.perf_counter()
-        write_beam(store, g, seg, digest)
+        write_beam(store, g, seg, digest, source_id(u.granule, u.scene))
         times["write"] = time.perf_counter() - t0
         out.append({"group": g, "granule": u.granule, "beam": u.beam,
                     **beam_summary(seg, times)})

@@ -39,6 +39,7 @@ from icefb.constants import (
     SurfaceType,
 )
 from icefb.errors import ConfigError
+from icefb.io.atl03 import TRUTH_SIDECAR_SUFFIX
 from icefb.synth import _h5
 from icefb.synth.world import SeaIceWorld, TrackFrame, WorldConfig, hemisphere_crs
 
@@ -164,7 +165,7 @@ def truth_path(granule_path: str | os.PathLike[str]) -> Path:
     'ATL03_x.h5.truth.h5'
     """
     p = Path(granule_path)
-    return p.with_name(p.name + ".truth.h5")
+    return p.with_name(p.name + TRUTH_SIDECAR_SUFFIX)
 
 
 def _delta_time(start_time: str) -> float:

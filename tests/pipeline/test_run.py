@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -335,3 +336,20 @@ def test_cross_pairs_runs_granules_in_batches(tmp_path):
         assert g["ssh"].attrs["cross_pairs"] == "gt1l+gt1r gt2l+gt2r gt3l+gt3r"
         for v in ("ssh", "ssh_flag", "freeboard"):
             np.testing.assert_array_equal(g[v].values, ds[v].values, err_msg=f"{beam} {v}")
+
+
+def test_a_glob_leaves_out_synthetic_truth_sidecars(tmp_path: Path) -> None:
+    """``ATL03_*.h5`` also matches ``ATL03_x.h5.truth.h5`` (icefb.synth's truth file)."""
+    from icefb.io.atl03 import glob_granules
+    from icefb.pipeline.run import expand_granules
+    from icefb.synth import truth_path
+
+    for name in ("ATL03_b.h5", "ATL03_a.h5"):
+        (tmp_path / name).write_bytes(b"")
+        Path(truth_path(tmp_path / name)).write_bytes(b"")
+    want = [str(tmp_path / "ATL03_a.h5"), str(tmp_path / "ATL03_b.h5")]
+    assert expand_granules(str(tmp_path / "ATL03_*.h5")) == want
+    assert glob_granules(str(tmp_path / "ATL03_*")) == want
+    # named explicitly, a sidecar is still passed on (and fails as "not ATL03" when opened)
+    side = str(truth_path(tmp_path / "ATL03_a.h5"))
+    assert expand_granules(side) == [side]

@@ -489,9 +489,13 @@ def test_bad_input(case: Case, inputs: Inputs, work: Path, tmp_path: Path) -> No
     for frag in case.match:
         assert frag.lower() in msg.lower(), f"{frag!r} not in {msg!r}"
     assert "\n" not in msg.strip(), "error messages are one line"
-    # a failed run never damages what was at the output path
+    # a failed run never damages what was at the output path, nor leaves a product where
+    # there was none
     for p, content in before.items():
         assert p.read_bytes() == content
+    if not before and not out.is_file():
+        assert not out.exists(), "a failed run left a product at a new output path"
+        assert not (tmp_path / "out.zarr.partial").exists()
     assert not (tmp_path / "PWNED").exists()
 
 
@@ -519,12 +523,14 @@ def test_land_granule_without_sea_ice(tmp_path: Path) -> None:
         (["run", "{work}", "-o", "{tmp}/o.zarr", "--backend", "serial", "--model",
           "{tmp}/nomodel"], "nomodel"),
         (["info", "{tmp}"], "not an icefb product"),
+        (["synth", "{tmp}/no/such/dir/z.h5", "--length-km", "1"], "no/such/dir/z.h5"),
     ],
     ids=["unknown-beam", "missing-granule", "output-not-product", "missing-model",
-         "info-not-product"],
+         "info-not-product", "synth-missing-folder"],
 )
 def test_cli_one_line_error(argv, fragment, work: Path, tmp_path: Path, capsys) -> None:
-    """The CLI turns every icefb error into exit status 2 and one line on stderr."""
+    """The CLI turns every icefb error (and an OS error such as a missing folder) into exit
+    status 2 and one line on stderr."""
     from icefb.cli import main
 
     (tmp_path / "keep.txt").write_text("precious")

@@ -6,7 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from relhelpers import Inputs, assert_same_product, run_config
+import xarray as xr
+from relhelpers import (
+    BEAMS,
+    LENGTH_KM,
+    SEED,
+    Inputs,
+    assert_same_product,
+    product_beam,
+    run_config,
+)
 
 
 def test_rerun_into_new_store_is_identical(inputs: Inputs, tmp_path: Path) -> None:
@@ -78,3 +87,68 @@ def test_other_parameters_are_not_mixed(inputs: Inputs, tmp_path: Path) -> None:
     for b in ("gt1l", "gt2l"):
         assert tree[b].attrs["icefb_config_digest"] == cfg.digest()
         assert float(tree[b]["x_atc"].diff("segment").min()) >= 4.0 - 1e-6
+
+
+def test_a_subset_run_with_other_parameters_is_refused(inputs: Inputs, tmp_path: Path) -> None:
+    """New parameters on one beam of a two-beam product would leave the other beam made with
+    the old ones under root metadata naming the new ones: refused, the product untouched."""
+    import shutil
+
+    from icefb.errors import ProductError
+    from icefb.pipeline import run
+    from icefb.segments import BinningConfig
+
+    out = tmp_path / "p.zarr"
+    shutil.copytree(inputs.product, out)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    cfg = run_config(beams=(BEAMS[0],), binning=BinningConfig(min_conf=4))
+    with pytest.raises(ProductError) as info:
+        run(inputs.granule, out, scenes=inputs.scene, config=cfg, backend="serial",
+            progress=False)
+    assert BEAMS[1] in str(info.value) and "other parameters" in str(info.value)
+    after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before
+
+
+def test_another_granule_into_the_same_product_is_redone(inputs: Inputs, tmp_path: Path) -> None:
+    """Same parameters, same beam names, another granule: its beams are made, not skipped as
+    complete, and each beam records the granule it came from."""
+    import shutil
+
+    from icefb.pipeline import open_product, run
+    from icefb.synth import make_granule, make_scene
+
+    out = tmp_path / "p.zarr"
+    shutil.copytree(inputs.product, out)
+    other = make_granule(tmp_path / "ATL03_other.h5", seed=SEED + 1, length_km=LENGTH_KM)
+    res = run(other, out, config=run_config(), backend="serial", progress=False)
+    assert res.skipped == [] and sorted(b["group"] for b in res.beams) == sorted(BEAMS)
+    tree = open_product(out)
+    assert tree.attrs["input_granules"] == ["ATL03_other.h5"]
+    for b in BEAMS:
+        assert tree[b].attrs["icefb_source"].startswith("ATL03_other.h5:")
+        assert "s2_label" not in tree[b]  # no scene in this run: nothing left from the old one
+    # a scene given where there was none is an input too
+    scene = make_scene(tmp_path / "other.tif", other).path
+    res = run(other, out, scenes=scene, config=run_config(), backend="serial", progress=False)
+    assert res.skipped == [] and all("s2_label" in open_product(out)[b] for b in BEAMS)
+    # the same inputs again: complete, skipped
+    res = run(other, out, scenes=scene, config=run_config(), backend="serial", progress=False)
+    assert sorted(res.skipped) == sorted(BEAMS) and res.beams == []
+
+
+def test_beams_added_by_a_later_run_join_the_product(inputs: Inputs, tmp_path: Path) -> None:
+    """``beams`` picks what a run makes, not how: a second run for the other beam adds it,
+    and the product equals the two-beam run."""
+    from icefb.pipeline import run
+
+    out = tmp_path / "p.zarr"
+    for b in BEAMS:
+        res = run(inputs.granule, out, scenes=inputs.scene, config=run_config(beams=(b,)),
+                  backend="serial", progress=False)
+        assert res.skipped == [] and [r["group"] for r in res.beams] == [b]
+    res = run(inputs.granule, out, scenes=inputs.scene, config=run_config(), backend="serial",
+              progress=False)
+    assert sorted(res.skipped) == sorted(BEAMS)
+    for b in BEAMS:
+        xr.testing.assert_identical(product_beam(out, b), product_beam(inputs.product, b))
