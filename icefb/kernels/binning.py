@@ -1,12 +1,12 @@
 """Along-track binning kernels: photons -> per-bin statistics on a regular ``x_atc`` grid.
 
 One streaming pass over photons ordered by bin (``floor(x_atc / window)``): per bin the signal
-photons (``quality_ph == 0`` and confidence ``>= min_conf``) are counted and their heights copied
-into a small buffer; at the end of the bin the buffer is sorted in place (a branch-free rank sort
-for the usual handful of photons, ``np.sort`` for crowded bins), which gives the median, minimum
-and maximum, and a second pass over the (cache-resident) buffer gives the standard deviation.
-The photon loop is branch-free (signal/noise and NaN are selected arithmetically), since signal
-and noise photons alternate unpredictably.
+photons (``quality_ph == 0`` and confidence ``>= min_conf``) are counted and summed in registers
+(the signal test masks by multiplication, no branch), and their heights are written into the
+bin's column of a small tile buffer. When the pass leaves a tile of bins, a sorting network
+sorts every bin of the tile at once (vectorised across bins), which gives the median, minimum
+and maximum; the standard deviation is a second pass over the (cache-resident) slots. Bins with
+more heights than the network's 16 slots are sorted on their own.
 
 Every bin is computed from all of its photons in photon order, so any caller that hands a bin's
 photons to the kernel in the same order (e.g. a chunked run that finishes the bins cut by a chunk
@@ -48,100 +48,368 @@ BIN_FIELDS: tuple[str, ...] = (
     "delta_time",
 )
 
-_INSERTION_MAX = 32  # buffers up to this size are insertion-sorted, larger ones np.sort
+_SLOTS = 16  # heights per bin sorted by the tile network; crowded bins are sorted apart
+_TILE = 1024  # bins per tile: the tile's slot buffers (2 x 17 x 256 float64) stay in L1/L2
 
 
-@numba.njit(nogil=True, cache=True, inline="always")
-def _sort8(buf, k):  # pragma: no cover - compiled
-    """Sort ``buf[:k]`` (k <= 8, no NaNs) in place with a branch-free sorting network.
+def _batcher_pairs(n: int) -> np.ndarray:
+    """Compare-exchange pairs of Batcher's odd-even merge sorting network for ``n`` = 2**m."""
 
-    Batcher's odd-even merge network for 8 inputs (19 compare-exchanges) on registers, slots
-    ``k..7`` padded with +inf (``buf`` must hold 8 values).
+    def merge(lo, hi, r):
+        step = 2 * r
+        if step < hi - lo:
+            yield from merge(lo, hi, step)
+            yield from merge(lo + r, hi, step)
+            yield from ((i, i + r) for i in range(lo + r, hi - r, step))
+        else:
+            yield (lo, lo + r)
+
+    def sort(lo, hi):
+        if hi - lo >= 1:
+            mid = lo + (hi - lo) // 2
+            yield from sort(lo, mid)
+            yield from sort(mid + 1, hi)
+            yield from merge(lo, hi, 1)
+
+    return np.array(list(sort(0, n - 1)), np.int64)
+
+
+#: Batcher's network for the 16 slots (63 compare-exchanges), as (i, j) rows with i < j.
+_NETWORK = _batcher_pairs(_SLOTS)
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def _tile_stats(buf, k, s, mean, median, std, vmin, vmax):  # pragma: no cover - compiled
+    """Mean, median, std, min and max of the bins of one tile from its slot buffer.
+
+    ``buf[q, j]`` holds the q-th valid height of bin j in photon order (``k[j]`` of them; slots
+    from ``k[j]`` on are scratch), ``s[j]`` their sum. The loop body is straight-line code on
+    registers (unconditional loads, selects, the 63 compare-exchanges of Batcher's network for
+    16 inputs, written out below from :data:`_NETWORK`), so LLVM vectorises it across bins.
+    Bins with ``k > _SLOTS`` get a correct mean only: the caller sorts them apart.
     """
     inf = np.inf
-    a0 = buf[0] if 0 < k else inf
-    a1 = buf[1] if 1 < k else inf
-    a2 = buf[2] if 2 < k else inf
-    a3 = buf[3] if 3 < k else inf
-    a4 = buf[4] if 4 < k else inf
-    a5 = buf[5] if 5 < k else inf
-    a6 = buf[6] if 6 < k else inf
-    a7 = buf[7] if 7 < k else inf
-    a0, a1 = min(a0, a1), max(a0, a1)
-    a2, a3 = min(a2, a3), max(a2, a3)
-    a0, a2 = min(a0, a2), max(a0, a2)
-    a1, a3 = min(a1, a3), max(a1, a3)
-    a1, a2 = min(a1, a2), max(a1, a2)
-    a4, a5 = min(a4, a5), max(a4, a5)
-    a6, a7 = min(a6, a7), max(a6, a7)
-    a4, a6 = min(a4, a6), max(a4, a6)
-    a5, a7 = min(a5, a7), max(a5, a7)
-    a5, a6 = min(a5, a6), max(a5, a6)
-    a0, a4 = min(a0, a4), max(a0, a4)
-    a2, a6 = min(a2, a6), max(a2, a6)
-    a2, a4 = min(a2, a4), max(a2, a4)
-    a1, a5 = min(a1, a5), max(a1, a5)
-    a3, a7 = min(a3, a7), max(a3, a7)
-    a3, a5 = min(a3, a5), max(a3, a5)
-    a1, a2 = min(a1, a2), max(a1, a2)
-    a3, a4 = min(a3, a4), max(a3, a4)
-    a5, a6 = min(a5, a6), max(a5, a6)
-    buf[0] = a0
-    buf[1] = a1
-    buf[2] = a2
-    buf[3] = a3
-    buf[4] = a4
-    buf[5] = a5
-    buf[6] = a6
-    buf[7] = a7
-
-
-@numba.njit(nogil=True, cache=True, inline="always")
-def _sort_small(buf, k):  # pragma: no cover - compiled
-    """Sort ``buf[:k]`` (no NaNs) in place: network for k <= 8, insertion sort, else np.sort."""
-    if k <= 8:
-        _sort8(buf, k)
-    elif k <= _INSERTION_MAX:
-        for a in range(1, k):
-            v = buf[a]
-            c = a - 1
-            while c >= 0 and buf[c] > v:
-                buf[c + 1] = buf[c]
-                c -= 1
-            buf[c + 1] = v
-    else:
-        buf[:k] = np.sort(buf[:k])
-
-
-@numba.njit(nogil=True, cache=True, inline="always")
-def _median_sorted(buf, k):  # pragma: no cover - compiled
-    """Median of the sorted ``buf[:k]`` (k >= 1)."""
-    return 0.5 * (buf[(k - 1) // 2] + buf[k // 2])
+    nan = np.nan
+    r0 = buf[0]
+    r1 = buf[1]
+    r2 = buf[2]
+    r3 = buf[3]
+    r4 = buf[4]
+    r5 = buf[5]
+    r6 = buf[6]
+    r7 = buf[7]
+    r8 = buf[8]
+    r9 = buf[9]
+    r10 = buf[10]
+    r11 = buf[11]
+    r12 = buf[12]
+    r13 = buf[13]
+    r14 = buf[14]
+    r15 = buf[15]
+    for j in range(k.shape[0]):
+        kj = k[j]
+        m = s[j] / kj  # 0/0: NaN
+        # slots in photon order, those past the count padded with +inf
+        a0 = r0[j]
+        a1 = r1[j]
+        a2 = r2[j]
+        a3 = r3[j]
+        a4 = r4[j]
+        a5 = r5[j]
+        a6 = r6[j]
+        a7 = r7[j]
+        a8 = r8[j]
+        a9 = r9[j]
+        a10 = r10[j]
+        a11 = r11[j]
+        a12 = r12[j]
+        a13 = r13[j]
+        a14 = r14[j]
+        a15 = r15[j]
+        a0 = a0 if 0 < kj else inf
+        a1 = a1 if 1 < kj else inf
+        a2 = a2 if 2 < kj else inf
+        a3 = a3 if 3 < kj else inf
+        a4 = a4 if 4 < kj else inf
+        a5 = a5 if 5 < kj else inf
+        a6 = a6 if 6 < kj else inf
+        a7 = a7 if 7 < kj else inf
+        a8 = a8 if 8 < kj else inf
+        a9 = a9 if 9 < kj else inf
+        a10 = a10 if 10 < kj else inf
+        a11 = a11 if 11 < kj else inf
+        a12 = a12 if 12 < kj else inf
+        a13 = a13 if 13 < kj else inf
+        a14 = a14 if 14 < kj else inf
+        a15 = a15 if 15 < kj else inf
+        ss = 0.0  # in photon order, as a running sum would
+        d = a0 - m
+        ss += d * d if 0 < kj else 0.0
+        d = a1 - m
+        ss += d * d if 1 < kj else 0.0
+        d = a2 - m
+        ss += d * d if 2 < kj else 0.0
+        d = a3 - m
+        ss += d * d if 3 < kj else 0.0
+        d = a4 - m
+        ss += d * d if 4 < kj else 0.0
+        d = a5 - m
+        ss += d * d if 5 < kj else 0.0
+        d = a6 - m
+        ss += d * d if 6 < kj else 0.0
+        d = a7 - m
+        ss += d * d if 7 < kj else 0.0
+        d = a8 - m
+        ss += d * d if 8 < kj else 0.0
+        d = a9 - m
+        ss += d * d if 9 < kj else 0.0
+        d = a10 - m
+        ss += d * d if 10 < kj else 0.0
+        d = a11 - m
+        ss += d * d if 11 < kj else 0.0
+        d = a12 - m
+        ss += d * d if 12 < kj else 0.0
+        d = a13 - m
+        ss += d * d if 13 < kj else 0.0
+        d = a14 - m
+        ss += d * d if 14 < kj else 0.0
+        d = a15 - m
+        ss += d * d if 15 < kj else 0.0
+        # Batcher's odd-even merge network (_NETWORK)
+        a0, a1 = min(a0, a1), max(a0, a1)
+        a2, a3 = min(a2, a3), max(a2, a3)
+        a0, a2 = min(a0, a2), max(a0, a2)
+        a1, a3 = min(a1, a3), max(a1, a3)
+        a1, a2 = min(a1, a2), max(a1, a2)
+        a4, a5 = min(a4, a5), max(a4, a5)
+        a6, a7 = min(a6, a7), max(a6, a7)
+        a4, a6 = min(a4, a6), max(a4, a6)
+        a5, a7 = min(a5, a7), max(a5, a7)
+        a5, a6 = min(a5, a6), max(a5, a6)
+        a0, a4 = min(a0, a4), max(a0, a4)
+        a2, a6 = min(a2, a6), max(a2, a6)
+        a2, a4 = min(a2, a4), max(a2, a4)
+        a1, a5 = min(a1, a5), max(a1, a5)
+        a3, a7 = min(a3, a7), max(a3, a7)
+        a3, a5 = min(a3, a5), max(a3, a5)
+        a1, a2 = min(a1, a2), max(a1, a2)
+        a3, a4 = min(a3, a4), max(a3, a4)
+        a5, a6 = min(a5, a6), max(a5, a6)
+        a8, a9 = min(a8, a9), max(a8, a9)
+        a10, a11 = min(a10, a11), max(a10, a11)
+        a8, a10 = min(a8, a10), max(a8, a10)
+        a9, a11 = min(a9, a11), max(a9, a11)
+        a9, a10 = min(a9, a10), max(a9, a10)
+        a12, a13 = min(a12, a13), max(a12, a13)
+        a14, a15 = min(a14, a15), max(a14, a15)
+        a12, a14 = min(a12, a14), max(a12, a14)
+        a13, a15 = min(a13, a15), max(a13, a15)
+        a13, a14 = min(a13, a14), max(a13, a14)
+        a8, a12 = min(a8, a12), max(a8, a12)
+        a10, a14 = min(a10, a14), max(a10, a14)
+        a10, a12 = min(a10, a12), max(a10, a12)
+        a9, a13 = min(a9, a13), max(a9, a13)
+        a11, a15 = min(a11, a15), max(a11, a15)
+        a11, a13 = min(a11, a13), max(a11, a13)
+        a9, a10 = min(a9, a10), max(a9, a10)
+        a11, a12 = min(a11, a12), max(a11, a12)
+        a13, a14 = min(a13, a14), max(a13, a14)
+        a0, a8 = min(a0, a8), max(a0, a8)
+        a4, a12 = min(a4, a12), max(a4, a12)
+        a4, a8 = min(a4, a8), max(a4, a8)
+        a2, a10 = min(a2, a10), max(a2, a10)
+        a6, a14 = min(a6, a14), max(a6, a14)
+        a6, a10 = min(a6, a10), max(a6, a10)
+        a2, a4 = min(a2, a4), max(a2, a4)
+        a6, a8 = min(a6, a8), max(a6, a8)
+        a10, a12 = min(a10, a12), max(a10, a12)
+        a1, a9 = min(a1, a9), max(a1, a9)
+        a5, a13 = min(a5, a13), max(a5, a13)
+        a5, a9 = min(a5, a9), max(a5, a9)
+        a3, a11 = min(a3, a11), max(a3, a11)
+        a7, a15 = min(a7, a15), max(a7, a15)
+        a7, a11 = min(a7, a11), max(a7, a11)
+        a3, a5 = min(a3, a5), max(a3, a5)
+        a7, a9 = min(a7, a9), max(a7, a9)
+        a11, a13 = min(a11, a13), max(a11, a13)
+        a1, a2 = min(a1, a2), max(a1, a2)
+        a3, a4 = min(a3, a4), max(a3, a4)
+        a5, a6 = min(a5, a6), max(a5, a6)
+        a7, a8 = min(a7, a8), max(a7, a8)
+        a9, a10 = min(a9, a10), max(a9, a10)
+        a11, a12 = min(a11, a12), max(a11, a12)
+        a13, a14 = min(a13, a14), max(a13, a14)
+        lo = (kj - 1) >> 1
+        hi = kj >> 1
+        v_lo = a15
+        v_lo = a14 if lo == 14 else v_lo
+        v_lo = a13 if lo == 13 else v_lo
+        v_lo = a12 if lo == 12 else v_lo
+        v_lo = a11 if lo == 11 else v_lo
+        v_lo = a10 if lo == 10 else v_lo
+        v_lo = a9 if lo == 9 else v_lo
+        v_lo = a8 if lo == 8 else v_lo
+        v_lo = a7 if lo == 7 else v_lo
+        v_lo = a6 if lo == 6 else v_lo
+        v_lo = a5 if lo == 5 else v_lo
+        v_lo = a4 if lo == 4 else v_lo
+        v_lo = a3 if lo == 3 else v_lo
+        v_lo = a2 if lo == 2 else v_lo
+        v_lo = a1 if lo == 1 else v_lo
+        v_lo = a0 if lo == 0 else v_lo
+        v_hi = a15
+        v_hi = a14 if hi == 14 else v_hi
+        v_hi = a13 if hi == 13 else v_hi
+        v_hi = a12 if hi == 12 else v_hi
+        v_hi = a11 if hi == 11 else v_hi
+        v_hi = a10 if hi == 10 else v_hi
+        v_hi = a9 if hi == 9 else v_hi
+        v_hi = a8 if hi == 8 else v_hi
+        v_hi = a7 if hi == 7 else v_hi
+        v_hi = a6 if hi == 6 else v_hi
+        v_hi = a5 if hi == 5 else v_hi
+        v_hi = a4 if hi == 4 else v_hi
+        v_hi = a3 if hi == 3 else v_hi
+        v_hi = a2 if hi == 2 else v_hi
+        v_hi = a1 if hi == 1 else v_hi
+        v_hi = a0 if hi == 0 else v_hi
+        v_top = a15
+        v_top = a14 if kj - 1 == 14 else v_top
+        v_top = a13 if kj - 1 == 13 else v_top
+        v_top = a12 if kj - 1 == 12 else v_top
+        v_top = a11 if kj - 1 == 11 else v_top
+        v_top = a10 if kj - 1 == 10 else v_top
+        v_top = a9 if kj - 1 == 9 else v_top
+        v_top = a8 if kj - 1 == 8 else v_top
+        v_top = a7 if kj - 1 == 7 else v_top
+        v_top = a6 if kj - 1 == 6 else v_top
+        v_top = a5 if kj - 1 == 5 else v_top
+        v_top = a4 if kj - 1 == 4 else v_top
+        v_top = a3 if kj - 1 == 3 else v_top
+        v_top = a2 if kj - 1 == 2 else v_top
+        v_top = a1 if kj - 1 == 1 else v_top
+        v_top = a0 if kj - 1 == 0 else v_top
+        some = kj > 0
+        mean[j] = m
+        median[j] = 0.5 * (v_lo + v_hi) if some else nan
+        std[j] = np.sqrt(ss / kj)
+        vmin[j] = a0 if some else nan
+        vmax[j] = v_top if some else nan
 
 
 @numba.njit(nogil=True, cache=True)
-def _max_run(x_atc, window):  # pragma: no cover - compiled
-    """Longest run of consecutive finite-``x_atc`` photons in one bin (NaNs skipped)."""
-    best = 0
-    run = 0
-    cur = np.int64(-(2**62))
-    for p in range(x_atc.shape[0]):
-        x = x_atc[p]
-        if x != x:
+def _crowded_bin(
+    h_ph, conf, conf_column, quality_ph, geoid, tide_ocean, tide_equilibrium, dac,
+    x_atc, min_conf, p0, p1, mean,
+):  # fmt: skip  # pragma: no cover - compiled
+    """Median, std, min, max of h and median of h_cor for one bin with more than ``_SLOTS``
+    heights, from its photons ``p0 .. p1 - 1`` (a sort of its own)."""
+    hb = np.empty(p1 - p0)
+    cb = np.empty(p1 - p0)
+    kh = 0
+    kc = 0
+    for p in range(p0, p1):
+        if x_atc[p] != x_atc[p] or quality_ph[p] != 0 or conf[p, conf_column] < min_conf:
             continue
-        b = np.int64(np.floor(x / window))
-        if b != cur:
-            cur = b
-            best = max(best, run)
-            run = 0
-        run += 1
-    return max(best, run)
+        hv = np.float64(h_ph[p])
+        if hv != hv:
+            continue
+        hb[kh] = hv
+        kh += 1
+        cv = _h_cor(hv, geoid[p], tide_ocean[p], tide_equilibrium[p], dac[p])
+        if cv == cv:
+            cb[kc] = cv
+            kc += 1
+    ss = 0.0
+    for q in range(kh):
+        d = hb[q] - mean
+        ss += d * d
+    hs = np.sort(hb[:kh])
+    cmed = np.nan
+    if kc > 0:
+        cs = np.sort(cb[:kc])
+        cmed = 0.5 * (cs[(kc - 1) // 2] + cs[kc // 2])
+    return 0.5 * (hs[(kh - 1) // 2] + hs[kh // 2]), np.sqrt(ss / kh), hs[0], hs[kh - 1], cmed
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _h_cor(hv, geoid, tide_ocean, tide_equilibrium, dac):  # pragma: no cover - compiled
+    """Corrected height, the corrections removed one after another in float64."""
+    return (
+        hv
+        - np.float64(geoid)
+        - np.float64(tide_ocean)
+        - np.float64(tide_equilibrium)
+        - np.float64(dac)
+    )
+
+
+@numba.njit(nogil=True, cache=True)
+def _exact_sums(
+    h_ph, conf, conf_column, quality_ph, geoid, tide_ocean, tide_equilibrium, dac,
+    lat_ph, lon_ph, delta_time, x_atc, min_conf, lon0, p0, p1,
+):  # fmt: skip  # pragma: no cover - compiled
+    """Sums of one bin with the signal photons selected by branches: the masked sums of the
+    photon loop are NaN when a noise photon holds a NaN (0 * NaN), this recomputes them."""
+    slat = 0.0
+    slon = 0.0
+    st = 0.0
+    sh = 0.0
+    sc = 0.0
+    for p in range(p0, p1):
+        if x_atc[p] != x_atc[p] or quality_ph[p] != 0 or conf[p, conf_column] < min_conf:
+            continue
+        slat += lat_ph[p]
+        slon += _wrap_lon(lon_ph[p] - lon0)
+        st += delta_time[p]
+        hv = np.float64(h_ph[p])
+        if hv != hv:
+            continue
+        sh += hv
+        cv = _h_cor(hv, geoid[p], tide_ocean[p], tide_equilibrium[p], dac[p])
+        if cv == cv:
+            sc += cv
+    return slat, slon, st, sh, sc
 
 
 @numba.njit(nogil=True, cache=True, inline="always")
 def _wrap_lon(d):  # pragma: no cover - compiled
     """Wrap a longitude (difference) in [-540, 540) to [-180, 180)."""
     return d - 360.0 * (d >= 180.0) + 360.0 * (d < -180.0)
+
+
+@numba.njit(nogil=True, cache=True)
+def _finish_tile(
+    hbuf, cbuf, kh, kc, sh, sc, p0, p1, t0, tn, outs, scratch,
+    h_ph, conf, conf_column, quality_ph, geoid, tide_ocean, tide_equilibrium, dac, x_atc, min_conf,
+):  # fmt: skip  # pragma: no cover - compiled
+    """Height statistics of the tile's bins ``t0 .. t0 + tn - 1`` into ``outs``; resets the tile."""
+    h_mean, h_median, h_std, h_min, h_max, c_mean, c_median = outs
+    e = t0 + tn
+    _tile_stats(
+        hbuf, kh[:tn], sh[:tn], h_mean[t0:e], h_median[t0:e], h_std[t0:e], h_min[t0:e],
+        h_max[t0:e],
+    )  # fmt: skip
+    _tile_stats(
+        cbuf, kc[:tn], sc[:tn], c_mean[t0:e], c_median[t0:e], scratch[0, :tn], scratch[1, :tn],
+        scratch[2, :tn],
+    )  # fmt: skip
+    for j in range(tn):
+        if kh[j] > _SLOTS:
+            b = t0 + j
+            med, sd, lo, hi, cmed = _crowded_bin(
+                h_ph, conf, conf_column, quality_ph, geoid, tide_ocean, tide_equilibrium, dac,
+                x_atc, min_conf, p0[j], p1[j], h_mean[b],
+            )  # fmt: skip
+            h_median[b] = med
+            h_std[b] = sd
+            h_min[b] = lo
+            h_max[b] = hi
+            c_median[b] = cmed
+        kh[j] = 0
+        kc[j] = 0
+        sh[j] = 0.0
+        sc[j] = 0.0
 
 
 @numba.njit(nogil=True, cache=True)
@@ -198,6 +466,18 @@ def bin_photons(
         The arrays named in :data:`BIN_FIELDS` (counts int32, the rest float64, NaN where a bin
         has no valid value), then ``ok`` (False when the photons are not ordered by bin or fall
         outside the requested range; the other outputs are then meaningless).
+
+    Notes
+    -----
+    One pass over the photons keeps the running sums of the current bin in registers and, per
+    photon, writes its height and corrected height into the next slot of the bin's column of a
+    tile buffer (``_SLOTS`` + 1 rows by ``_TILE`` bins). The signal test selects by multiplying
+    with 0.0 or 1.0 instead of branching (signal and noise photons alternate at random, a branch
+    mispredicts on a third of them); a noise photon holding a NaN turns the bin's sum to NaN,
+    and such a bin's sums are recomputed with branches from its photons. When the bins move
+    past the tile, :func:`_tile_stats` sorts all the tile's bins at once with a sorting network
+    that vectorises across bins; a bin with more than ``_SLOTS`` heights is sorted on its own.
+    Every statistic of a bin depends only on its photons, in photon order.
     """
     n = x_atc.shape[0]
     n_photons = np.zeros(nbins, np.int32)
@@ -212,12 +492,23 @@ def bin_photons(
     lat = np.full(nbins, np.nan)
     lon = np.full(nbins, np.nan)
     dtime = np.full(nbins, np.nan)
-    # sized once from the longest same-bin run: no reallocation inside the photon loop
-    cap = _max_run(x_atc, window) + 9
-    hbuf = np.empty(cap, np.float64)
-    cbuf = np.empty(cap, np.float64)
+    outs = (h_mean, h_median, h_std, h_min, h_max, c_mean, c_median)
+    T = _TILE
+    hbuf = np.zeros((_SLOTS + 1, T))  # row _SLOTS takes the writes of crowded bins
+    cbuf = np.zeros((_SLOTS + 1, T))
+    tkh = np.zeros(T, np.int64)
+    tkc = np.zeros(T, np.int64)
+    tsh = np.zeros(T)
+    tsc = np.zeros(T)
+    tp0 = np.zeros(T, np.int64)
+    tp1 = np.zeros(T, np.int64)
+    scratch = np.empty((3, T))
     ok = True
     cur = np.int64(-1)
+    t0 = np.int64(0)
+    j = np.int64(0)
+    ju = np.uint64(0)
+    pstart = 0
     cnt = 0
     nh = 0
     kh = 0
@@ -237,34 +528,41 @@ def bin_photons(
         else:
             b = np.int64(nbins)
         if b != cur:
-            if cur >= 0 and cnt > 0:
-                n_photons[cur] = cnt
-                n_high[cur] = nh
-                lat[cur] = slat / cnt
-                lon[cur] = _wrap_lon(lon0 + slon / cnt)
-                dtime[cur] = st / cnt
-                if kh > 0:
-                    m = sh / kh
-                    h_mean[cur] = m
-                    ss = 0.0
-                    for q in range(kh):
-                        d = hbuf[q] - m
-                        ss += d * d
-                    h_std[cur] = np.sqrt(ss / kh)
-                    _sort_small(hbuf, kh)
-                    h_min[cur] = hbuf[0]
-                    h_max[cur] = hbuf[kh - 1]
-                    h_median[cur] = _median_sorted(hbuf, kh)
-                if kc > 0:
-                    c_mean[cur] = sc / kc
-                    _sort_small(cbuf, kc)
-                    c_median[cur] = _median_sorted(cbuf, kc)
-            if p == n:
-                break
-            if b < cur or b < 0 or b >= nbins:
+            if cur >= 0:
+                if not np.isfinite(slat + slon + st + sh + sc):
+                    slat, slon, st, sh, sc = _exact_sums(
+                        h_ph, conf, conf_column, quality_ph, geoid, tide_ocean,
+                        tide_equilibrium, dac, lat_ph, lon_ph, delta_time, x_atc, min_conf,
+                        lon0, pstart, p,
+                    )  # fmt: skip
+                tkh[j] = kh
+                tkc[j] = kc
+                tsh[j] = sh
+                tsc[j] = sc
+                tp0[j] = pstart
+                tp1[j] = p
+                if cnt > 0:
+                    n_photons[cur] = cnt
+                    n_high[cur] = nh
+                    lat[cur] = slat / cnt
+                    lon[cur] = _wrap_lon(lon0 + slon / cnt)
+                    dtime[cur] = st / cnt
+            if b < cur or b < 0 or b > nbins or (b == nbins and p < n):
                 ok = False
                 break
+            if b - t0 >= T or p == n:
+                if cur >= 0:
+                    _finish_tile(
+                        hbuf, cbuf, tkh, tkc, tsh, tsc, tp0, tp1, t0, min(T, nbins - t0), outs,
+                        scratch, h_ph, conf, conf_column, quality_ph, geoid, tide_ocean,
+                        tide_equilibrium, dac, x_atc, min_conf,
+                    )  # fmt: skip
+                if p == n:
+                    break
+                t0 = b
             cur = b
+            j = b - t0
+            ju = np.uint64(j)  # unsigned: no negative-index wraparound in the photon loop
             cnt = 0
             nh = 0
             kh = 0
@@ -275,30 +573,25 @@ def bin_photons(
             slon = 0.0
             st = 0.0
             lon0 = lon_ph[p]
-        # branch-free: signal/noise and NaN are data-dependent coin flips for the predictor
+            pstart = p
         cf = conf[p, conf_column]
         sig = (quality_ph[p] == 0) & (cf >= min_conf)
+        fs = np.float64(sig)  # 1.0 or 0.0: exact masking of finite values, no branch
         cnt += sig
         nh += sig & (cf >= high_conf)
-        slat += lat_ph[p] if sig else 0.0
-        slon += _wrap_lon(lon_ph[p] - lon0) if sig else 0.0
-        st += delta_time[p] if sig else 0.0
+        slat += lat_ph[p] * fs
+        slon += _wrap_lon(lon_ph[p] - lon0) * fs
+        st += delta_time[p] * fs
         hv = np.float64(h_ph[p])
         hok = sig & (hv == hv)
-        hbuf[kh] = hv
+        hbuf[np.uint64(min(kh, _SLOTS)), ju] = hv
         kh += hok
-        sh += hv if hok else 0.0
-        cv = (
-            hv
-            - np.float64(geoid[p])
-            - np.float64(tide_ocean[p])
-            - np.float64(tide_equilibrium[p])
-            - np.float64(dac[p])
-        )
+        sh += hv * fs
+        cv = _h_cor(hv, geoid[p], tide_ocean[p], tide_equilibrium[p], dac[p])
         cok = hok & (cv == cv)
-        cbuf[kc] = cv
+        cbuf[np.uint64(min(kc, _SLOTS)), ju] = cv
         kc += cok
-        sc += cv if cok else 0.0
+        sc += cv * fs
     return (
         n_photons,
         n_high,

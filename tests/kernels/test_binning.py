@@ -161,3 +161,66 @@ def test_edge_runs():
     assert tuple(edge_runs(np.array([0.1, np.nan, 0.3]), 2.0)) == (3, 0)
     assert tuple(edge_runs(np.zeros(0), 2.0)) == (0, 0)
     assert bin_range(np.array([np.nan]), 2.0) == (0, -1)
+
+
+def test_tile_network_sorts_every_zero_one_input():
+    """0-1 principle: a comparator network that sorts all 2**16 0/1 inputs sorts everything."""
+    from icefb.kernels.binning import _NETWORK, _SLOTS, _tile_stats
+
+    bits = np.arange(2**_SLOTS)
+    buf = np.zeros((_SLOTS + 1, bits.size))
+    buf[:_SLOTS] = (bits[None, :] >> np.arange(_SLOTS)[:, None]) & 1
+    k = np.full(bits.size, _SLOTS, np.int64)
+    ones = buf[:_SLOTS].sum(axis=0)
+    out = [np.empty(bits.size) for _ in range(5)]
+    _tile_stats(buf.copy(), k, ones, *out)
+    ranked = np.sort(buf[:_SLOTS], axis=0)
+    np.testing.assert_array_equal(out[1], 0.5 * (ranked[7] + ranked[8]))
+    np.testing.assert_array_equal(out[3], ranked[0])
+    np.testing.assert_array_equal(out[4], ranked[-1])
+    # the network is Batcher's: 63 compare-exchanges, each on a pair in order
+    assert _NETWORK.shape == (63, 2) and np.all(_NETWORK[:, 0] < _NETWORK[:, 1])
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), k_max=st.sampled_from([1, 8, 16]))
+def test_tile_stats_against_numpy(seed, k_max):
+    from icefb.kernels.binning import _SLOTS, _tile_stats
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 300))
+    k = rng.integers(0, k_max + 1, n).astype(np.int64)
+    buf = rng.normal(0.0, 1.0, (_SLOTS + 1, n))
+    buf[:, rng.random(n) < 0.1] = np.round(buf[:, :1], 1)  # ties
+    vals = [buf[: k[j], j].copy() for j in range(n)]
+    s = np.array([v.sum() for v in vals])
+    out = [np.empty(n) for _ in range(5)]
+    _tile_stats(buf, k, s, *out)
+    for j, v in enumerate(vals):
+        if v.size == 0:
+            assert all(np.isnan(o[j]) for o in out)
+            continue
+        assert out[1][j] == np.median(v) and out[3][j] == v.min() and out[4][j] == v.max()
+        assert out[2][j] == pytest.approx(np.std(v), rel=1e-12, abs=1e-15)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 3000),
+    xmax=st.sampled_from([-2.5, 6.0, 60.0, 20_000.0]),  # one bin, crowded, usual, gaps > tile
+    nan_frac=st.sampled_from([0.0, 0.01]),
+)
+def test_kernel_crowded_bins_gaps_and_noise_nans(seed, n, xmax, nan_frac):
+    """Bins beyond the network's 16 slots, tiles left empty by long gaps, and NaNs in noise
+    photons (the masked sums' fallback) against the numpy twin."""
+    rng = np.random.default_rng(seed)
+    a = _photons(rng, n, xmax=xmax, nan_frac=nan_frac)
+    noise = (a["quality_ph"] != 0) | (a["signal_conf_ph"][:, 2] < 2)
+    for key in ("lat_ph", "lon_ph", "delta_time"):
+        a[key][noise & (rng.random(n) < 0.02)] = np.nan
+    a["h_ph"][noise & (rng.random(n) < 0.02)] = np.inf
+    got = _run(bin_photons, a, 2.0, 2)
+    ref = _run(bin_photons_numpy, a, 2.0, 2)
+    assert got[-1] and ref[-1]
+    _assert_same(got[:-1], ref[:-1])
