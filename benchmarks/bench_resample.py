@@ -1,7 +1,9 @@
 """asv benchmarks of the 2 m resampling (issue #4).
 
-``KernelSuite``: the numba kernel (full feature set incl. medians) against its numpy twin and a
-pandas ``groupby(...).agg([count, mean, median, std, min, max])`` of the same photons.
+``KernelSuite``: the numba kernel (full feature set incl. medians) against its numpy twin, a
+pandas ``groupby(...).agg([count, mean, median, std, min, max])`` of the heights of the same
+photons (the issue's reference), and :func:`pandas_same_features`, a pandas groupby that
+computes the kernel's whole feature set.
 ``DaskSuite``: :func:`icefb.resample` of a lazily generated dask-backed beam on a LocalCluster
 with 1 or 2 single-threaded worker processes.
 """
@@ -42,6 +44,53 @@ def make_photons(n: int, seed: int = 0) -> dict[str, np.ndarray]:
     }
 
 
+def pandas_same_features(a: dict[str, np.ndarray], window: float = WINDOW, min_conf: int = 3):
+    """The kernel's per-bin features with a pandas groupby: counts, high-confidence counts,
+    mean/median/std/min/max of ``h_ph``, mean and median of the corrected height, mean
+    latitude, longitude (relative to the bin's first signal photon, across the dateline) and
+    time, indexed by bin (bins without signal photons are absent).
+    """
+    import pandas as pd
+
+    conf = a["signal_conf_ph"][:, 2]
+    sel = (a["quality_ph"] == 0) & (conf >= min_conf)
+    h = a["h_ph"][sel].astype(np.float64)
+    h_cor = h
+    for k in ("geoid", "tide_ocean", "tide_equilibrium", "dac"):
+        h_cor = h_cor - a[k][sel].astype(np.float64)
+    frame = pd.DataFrame(
+        {
+            "bin": np.floor(a["x_atc"][sel] / window).astype(np.int64),
+            "h": h,
+            "h_cor": h_cor,
+            "high": conf[sel] >= 4,
+            "lat": a["lat_ph"][sel],
+            "lon": a["lon_ph"][sel],
+            "t": a["delta_time"][sel],
+        }
+    )
+    lon0 = frame.groupby("bin", sort=True)["lon"].first()
+    rel = frame["lon"].to_numpy() - lon0.reindex(frame["bin"]).to_numpy()
+    frame["lon"] = rel - 360.0 * np.floor((rel + 180.0) / 360.0)
+    out = frame.groupby("bin", sort=True).agg(
+        n_photons=("h", "size"),
+        n_high=("high", "sum"),
+        h_mean=("h", "mean"),
+        h_median=("h", "median"),
+        h_min=("h", "min"),
+        h_max=("h", "max"),
+        h_cor_mean=("h_cor", "mean"),
+        h_cor_median=("h_cor", "median"),
+        lat=("lat", "mean"),
+        lon=("lon", "mean"),
+        delta_time=("t", "mean"),
+    )
+    out["h_std"] = frame.groupby("bin", sort=True)["h"].std(ddof=0)  # the kernel's ddof
+    lon = lon0.to_numpy() + out["lon"].to_numpy()
+    out["lon"] = lon - 360.0 * np.floor((lon + 180.0) / 360.0)
+    return out
+
+
 class KernelSuite:
     """Photons per second of one beam block on one core."""
 
@@ -69,6 +118,9 @@ class KernelSuite:
     def time_pandas_groupby(self, n):
         f = self.frame
         f[f["sel"]].groupby("bin")["h"].agg(["count", "mean", "median", "std", "min", "max"])
+
+    def time_pandas_same_features(self, n):
+        pandas_same_features(self.a)
 
     def peakmem_numba_kernel(self, n):
         bin_block(self.a, window=WINDOW, min_conf=3, kernel=bin_photons)

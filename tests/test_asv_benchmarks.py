@@ -89,3 +89,26 @@ def test_benchmarks_run_once(path, monkeypatch, tmp_path):
             obj(*_first_params(obj))
             ran += 1
     assert ran > 0, f"{path.name} defines no benchmark"
+
+
+def test_pandas_baseline_computes_the_kernels_features():
+    """The numba/pandas ratio of issue #4 compares like with like: the pandas groupby of
+    ``bench_resample`` gives the kernel's features, bin by bin."""
+    import numpy as np
+
+    from icefb.kernels.binning import BIN_FIELDS, bin_block
+
+    bench = _import(BENCH_DIR / "bench_resample.py")
+    a = bench.make_photons(30_000, seed=3)
+    a["lon_ph"] = (a["lon_ph"] + 330.0 + 180.0) % 360.0 - 180.0  # the track crosses 180
+    b0, stats, _ = bin_block(a, window=bench.WINDOW, min_conf=3)
+    kernel = dict(zip(BIN_FIELDS, stats, strict=True))
+    pandas = bench.pandas_same_features(a)
+    bins = pandas.index.to_numpy() - b0
+    assert set(pandas.columns) == set(BIN_FIELDS)
+    assert kernel["n_photons"].sum() == pandas["n_photons"].sum()
+    assert np.all(kernel["n_photons"][np.setdiff1d(np.arange(stats[0].size), bins)] == 0)
+    for name in BIN_FIELDS:
+        np.testing.assert_allclose(
+            pandas[name].to_numpy(), kernel[name][bins], rtol=1e-12, atol=1e-9, err_msg=name
+        )
