@@ -15,9 +15,13 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["lstm_centre_head"]
+__all__ = ["LANE_HIDDEN", "lstm_centre_head", "lstm_centre_head_lanes"]
 
 _BLOCK = 512
+_LANES = 32  # segments side by side in lstm_centre_head_lanes (two AVX-512 float32 vectors)
+#: Hidden size :func:`lstm_centre_head_lanes` is compiled for (the shipped model's); a
+#: compile-time constant, so the recurrent sum over it unrolls.
+LANE_HIDDEN = 16
 
 
 # tanh(x) ~= x P(x^2) / Q(x^2) on x clipped to [-9, 9]: icefb's own fit, regenerated and
@@ -108,18 +112,97 @@ def lstm_centre_head(proj, u_f, u_b, w1, b1, w2, b2, half_width, out):  # pragma
                 ha = hv[a]
                 for j in range(k1):
                     hid[j] += ha * w1[a, j]
+            _head_softmax(hid, w2, b2, lg)
             for j in range(nc):
-                lg[j] = b2[j]
-            for a in range(k1):
-                ha = max(hid[a], np.float32(0.0))
-                for j in range(nc):
-                    lg[j] += ha * w2[a, j]
-            mx = lg[0]
-            for j in range(1, nc):
-                mx = max(mx, lg[j])
-            s = np.float32(0.0)
+                out[i, j] = lg[j]
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True, nogil=True)
+def lstm_centre_head_lanes(proj, ut_f, ut_b, w1, b1, w2, b2, half_width, out):  # pragma: no cover
+    """:func:`lstm_centre_head` with ``_LANES`` segments side by side, for hidden size 16.
+
+    Same inputs and outputs, except that the recurrent matrices come transposed: ``ut_f``,
+    ``ut_b`` float32 (4H, H) with H = :data:`LANE_HIDDEN`. Gates, hidden and cell states are held
+    as (row, lane) blocks, so every elementwise loop runs over the lanes and vectorises, and
+    each gate's recurrent sum (unrolled over the 16 hidden units, a compile-time constant)
+    stays in a register instead of being read and written once per hidden unit, which made
+    the per-segment kernel wait on its own stores. Equal to :func:`lstm_centre_head` up to
+    float rounding (~4e-7 in the probabilities); 1.7-1.9x faster on one beam here.
+    """
+    n = out.shape[0]
+    hd = LANE_HIDDEN
+    gn = 4 * hd
+    k1 = w1.shape[1]
+    nc = w2.shape[1]
+    h = half_width
+    lanes = _LANES
+    last = proj.shape[0] - 1
+    nblk = (n + lanes - 1) // lanes
+    for blk in numba.prange(nblk):
+        i0 = blk * lanes
+        g = np.empty((gn, lanes), np.float32)
+        hs = np.zeros((2 * hd, lanes), np.float32)
+        cs = np.zeros((hd, lanes), np.float32)
+        for d in range(2):
+            ut = ut_f if d == 0 else ut_b
+            col = d * gn
+            for t in range(h + 1):
+                off = t if d == 0 else 2 * h - t
+                for s in range(lanes):
+                    r = min(i0 + s + off, last)  # lanes past the end repeat the last row
+                    for j in range(gn):
+                        g[j, s] = proj[r, col + j]
+                if t > 0:
+                    for j in range(gn):
+                        uj = ut[j]
+                        for s in range(lanes):
+                            acc = g[j, s]
+                            for a in range(LANE_HIDDEN):
+                                acc += hs[d * hd + a, s] * uj[a]
+                            g[j, s] = acc
+                for j in range(3 * hd):
+                    for s in range(lanes):
+                        g[j, s] = _sigmoid(g[j, s])
+                for j in range(3 * hd, gn):
+                    for s in range(lanes):
+                        g[j, s] = _tanh(g[j, s])
+                for a in range(hd):
+                    for s in range(lanes):
+                        c = g[a, s] * g[3 * hd + a, s]
+                        if t > 0:
+                            c += g[hd + a, s] * cs[a, s]
+                        cs[a, s] = c
+                        hs[d * hd + a, s] = g[2 * hd + a, s] * _tanh(c)
+        hid = np.empty(k1, np.float32)
+        lg = np.empty(nc, np.float32)
+        for s in range(min(lanes, n - i0)):
+            for j in range(k1):
+                hid[j] = b1[j]
+            for a in range(2 * hd):
+                ha = hs[a, s]
+                for j in range(k1):
+                    hid[j] += ha * w1[a, j]
+            _head_softmax(hid, w2, b2, lg)
             for j in range(nc):
-                lg[j] = np.exp(lg[j] - mx)
-                s += lg[j]
-            for j in range(nc):
-                out[i, j] = lg[j] / s
+                out[i0 + s, j] = lg[j]
+
+
+@numba.njit(inline="always", fastmath=True)
+def _head_softmax(hid, w2, b2, lg):  # pragma: no cover - compiled
+    """``lg = softmax(relu(hid) @ w2 + b2)`` in place."""
+    nc = lg.shape[0]
+    for j in range(nc):
+        lg[j] = b2[j]
+    for a in range(hid.shape[0]):
+        ha = max(hid[a], np.float32(0.0))
+        for j in range(nc):
+            lg[j] += ha * w2[a, j]
+    mx = lg[0]
+    for j in range(1, nc):
+        mx = max(mx, lg[j])
+    s = np.float32(0.0)
+    for j in range(nc):
+        lg[j] = np.exp(lg[j] - mx)
+        s += lg[j]
+    for j in range(nc):
+        lg[j] = lg[j] / s

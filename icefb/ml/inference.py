@@ -113,13 +113,17 @@ def _lstm_centre_proba(padded, n, h, model, weights, batch_size, out) -> None:
     hd = u_f.shape[0]
     head = _numba_head(model) if padded.device.type == "cpu" and USE_NUMBA_LSTM else None
     if head is not None:
-        from icefb.ml._lstm_kernel import lstm_centre_head
+        from icefb.ml._lstm_kernel import LANE_HIDDEN, lstm_centre_head, lstm_centre_head_lanes
 
         uf, ub = u_f.numpy(), u_b.numpy()
+        if hd == LANE_HIDDEN:  # the lane kernel, compiled for this hidden size
+            kernel, uf, ub = lstm_centre_head_lanes, uf.T.copy(), ub.T.copy()
+        else:
+            kernel = lstm_centre_head
         for s in range(0, n, batch_size):
             e = min(n, s + batch_size)
             proj = torch.addmm(b, padded[s : e + 2 * h], w).numpy()
-            lstm_centre_head(proj, uf, ub, *head, h, out[s:e])
+            kernel(proj, uf, ub, *head, h, out[s:e])
         return
     for s in range(0, n, batch_size):
         e = min(n, s + batch_size)
