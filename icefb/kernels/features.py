@@ -488,3 +488,29 @@ def rolling_valid_fraction_numpy(values, half_window):
         w = values[max(0, i - half_window) : i + half_window + 1]
         out[i] = np.isfinite(w).mean()
     return out
+
+
+@numba.njit(nogil=True, cache=True, parallel=True)
+def standardize_into(x, valid, mean, std, out):  # pragma: no cover - compiled
+    """``out[:, :f] = (float32(x) - mean) / std`` with non-finite values and invalid rows set
+    to 0, ``out[:, f] = valid`` (float32); one pass, rows over numba's threads.
+
+    ``x`` (n, f) float, ``valid`` (n,) bool, ``mean``/``std`` (f,) float32, ``out`` (n, f + 1)
+    float32 (C-contiguous rows), written in place. Equal to :func:`standardize_numpy`.
+    """
+    n, f = x.shape
+    zero = np.float32(0.0)
+    for i in numba.prange(n):
+        ok = valid[i]
+        for j in range(f):
+            z = (np.float32(x[i, j]) - mean[j]) / std[j]
+            out[i, j] = z if ok and np.isfinite(z) else zero
+        out[i, f] = np.float32(1.0) if ok else zero
+
+
+def standardize_numpy(x, valid, mean, std):
+    """Plain-numpy twin of :func:`standardize_into`, returning the (n, f + 1) float32 array."""
+    z = (np.asarray(x, np.float32) - mean) / std
+    v = np.asarray(valid, bool)
+    z = np.where(np.isfinite(z) & v[:, None], z, np.float32(0.0))
+    return np.concatenate([z, v[:, None].astype(np.float32)], axis=1).astype(np.float32)

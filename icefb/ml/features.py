@@ -349,16 +349,35 @@ class Normalizer:
         numpy.ndarray
             float32 (n, n_features + 1); the last column is 1.0 for non-empty bins.
         """
-        x = np.asarray(features, dtype=np.float32)
+        x = np.asarray(features)
+        out = np.empty((x.shape[0] if x.ndim == 2 else 0, len(self.mean) + 1), np.float32)
+        return self.apply_into(x, valid, out)
+
+    def apply_into(self, features: np.ndarray, valid: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """:meth:`apply` written into ``out`` (float32, (n, n_features + 1), C-contiguous),
+        e.g. the rows of a padded sequence buffer; one pass in a numba kernel.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``out``.
+        """
+        from icefb.kernels.features import standardize_into
+
+        x = np.asarray(features)
         if x.ndim != 2 or x.shape[1] != len(self.mean):
             raise ModelMismatchError("feature matrix has the wrong number of columns",
                                      got=x.shape, expected=f"(n, {len(self.mean)})")
-        mean = np.asarray(self.mean, np.float32)
-        std = np.asarray(self.std, np.float32)
-        z = (x - mean) / std
-        v = np.asarray(valid, bool)
-        z = np.where(np.isfinite(z) & v[:, None], z, np.float32(0.0))
-        return np.concatenate([z, v[:, None].astype(np.float32)], axis=1).astype(np.float32)
+        if x.dtype not in (np.float32, np.float64):
+            x = x.astype(np.float64)
+        if out.shape != (x.shape[0], x.shape[1] + 1) or out.dtype != np.float32 \
+                or not out.flags.c_contiguous:
+            raise ConfigError("output buffer does not fit the features", got=out.shape,
+                              expected=f"C-contiguous float32 ({x.shape[0]}, {x.shape[1] + 1})")
+        standardize_into(np.ascontiguousarray(x), np.ascontiguousarray(valid, dtype=bool),
+                         np.asarray(self.mean, np.float32), np.asarray(self.std, np.float32),
+                         out)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dict."""

@@ -120,10 +120,12 @@ def _lstm_centre_proba(padded, n, h, model, weights, batch_size, out) -> None:
             kernel, uf, ub = lstm_centre_head_lanes, uf.T.copy(), ub.T.copy()
         else:
             kernel = lstm_centre_head
+        # one projection buffer for all batches: a fresh 33 MB array per batch page-faults
+        buf = torch.empty((min(n, batch_size) + 2 * h, w.shape[1]), dtype=w.dtype)
         for s in range(0, n, batch_size):
             e = min(n, s + batch_size)
-            proj = torch.addmm(b, padded[s : e + 2 * h], w).numpy()
-            kernel(proj, uf, ub, *head, h, out[s:e])
+            proj = torch.addmm(b, padded[s : e + 2 * h], w, out=buf[: e - s + 2 * h])
+            kernel(proj.numpy(), uf, ub, *head, h, out[s:e])
         return
     for s in range(0, n, batch_size):
         e = min(n, s + batch_size)
@@ -184,9 +186,13 @@ def predict_proba(segments: xr.Dataset, model: Any, *, batch_size: int = 65536,
     model = _as_model(model)
     fc = model.feature_config
     feats = compute_features(segments, fc)
-    z = model.normalizer.apply(feats["features"].values, feats["valid"].values)
-    n, c = z.shape
     h = fc.half_width
+    n = feats.sizes["segment"]
+    c = len(model.normalizer.mean) + 1
+    # normalised features written straight into the rows of the zero-padded sequence buffer
+    padded_np = np.zeros((n + 2 * h, c), np.float32)
+    z = model.normalizer.apply_into(feats["features"].values, feats["valid"].values,
+                                    padded_np[h : h + n])
     dev = _device(device)
     out = np.empty((n, len(CLASSES)), np.float32)
     if n == 0:
@@ -203,9 +209,7 @@ def predict_proba(segments: xr.Dataset, model: Any, *, batch_size: int = 65536,
                     prob = torch.softmax(model.net(zt[s:e]), dim=-1)
                     out[s:e] = prob.float().cpu().numpy()
                 return out
-            padded = torch.zeros((n + 2 * h, c), dtype=torch.float32)
-            padded[h : h + n] = torch.from_numpy(z)
-            padded = padded.to(dev)
+            padded = torch.from_numpy(padded_np).to(dev)
             if _fast_lstm_ok(model):
                 _lstm_centre_proba(padded, n, h, model, _lstm_centre_weights(model, dev),
                                    batch_size, out)

@@ -126,3 +126,21 @@ def test_several_percentiles_reject_out_of_range():
     for bad in ([101.0], [-1.0], [50.0, float("nan")]):
         with pytest.raises(ValueError, match="0..100"):
             kf.rolling_percentiles_strided(x, np.arange(10), 2, bad, 1, 1)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 300), f=st.integers(1, 6))
+def test_standardize_kernel_equals_numpy_twin(seed, n, f):
+    from icefb.kernels.features import standardize_into, standardize_numpy
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0.0, 3.0, (n, f))
+    x[rng.random((n, f)) < 0.1] = np.nan
+    x[rng.random((n, f)) < 0.05] = np.inf
+    valid = rng.random(n) < 0.8
+    mean = rng.normal(0, 1, f).astype(np.float32)
+    std = rng.uniform(0.1, 2.0, f).astype(np.float32)
+    out = np.full((n, f + 1), np.nan, np.float32)
+    standardize_into(x, valid, mean, std, out)
+    np.testing.assert_array_equal(out, standardize_numpy(x, valid, mean, std))
+    assert np.all(out[~valid] == 0.0) and np.all(np.isfinite(out))
