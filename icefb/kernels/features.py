@@ -514,3 +514,84 @@ def standardize_numpy(x, valid, mean, std):
     v = np.asarray(valid, bool)
     z = np.where(np.isfinite(z) & v[:, None], z, np.float32(0.0))
     return np.concatenate([z, v[:, None].astype(np.float32)], axis=1).astype(np.float32)
+
+
+#: Columns written by :func:`feature_matrix`, in order (``FeatureConfig.feature_names``).
+FEATURE_COLUMNS: tuple[str, ...] = (
+    "h_rel", "h_rel_mid", "h_rel_long", "h_floor_long", "h_ice_mid", "h_ice_long", "h_med_rel",
+    "h_std", "h_range", "h_rough", "pcnt", "pcnth", "pcnt_rel", "pcnt_rel_long",
+    "pcnt_local_rel", "high_frac", "log_bcnt", "log_brate", "coverage",
+)  # fmt: skip
+
+
+@numba.njit(nogil=True, cache=True, parallel=True)
+def feature_matrix(
+    h, hmed, valid, h_std, h_max, h_min, n_ph, n_high, pcnt, pcnth, bcnt, brate,
+    ref_s, ref_m, ice_m, ref_l, floor_l, ice_l, h_rough, pcnt_ref, pcnt_ref_l, pcnt_local,
+    coverage, out,
+):  # fmt: skip  # pragma: no cover - compiled
+    """The per-segment feature matrix from the segment values and their rolling references.
+
+    One pass (rows over numba's threads) in float64, each value rounded to float32 into
+    ``out`` (n, 19) in the order of :data:`FEATURE_COLUMNS`; the same arithmetic as
+    :func:`feature_matrix_numpy`. ``h``/``hmed`` are NaN outside ``valid``; ``n_ph``,
+    ``pcnt``, ``pcnth`` have NaN already replaced by 0.
+    """
+    nan = np.nan
+    for i in numba.prange(h.shape[0]):
+        v = valid[i]
+        hi = h[i]
+        out[i, 0] = hi - ref_s[i]
+        out[i, 1] = hi - ref_m[i]
+        out[i, 2] = hi - ref_l[i]
+        out[i, 3] = hi - floor_l[i]
+        out[i, 4] = hi - ice_m[i]
+        out[i, 5] = hi - ice_l[i]
+        out[i, 6] = hmed[i] - ref_s[i]
+        out[i, 7] = np.float64(h_std[i]) if v else nan
+        out[i, 8] = np.float64(h_max[i]) - np.float64(h_min[i]) if v else nan
+        out[i, 9] = h_rough[i]
+        p = pcnt[i]
+        out[i, 10] = p
+        out[i, 11] = pcnth[i]
+        r = pcnt_ref[i]
+        out[i, 12] = p / (r if r > 0 else nan)
+        r = pcnt_ref_l[i]
+        r = r if r > 0 else nan
+        out[i, 13] = p / r
+        out[i, 14] = pcnt_local[i] / r
+        nh = np.float64(n_high[i])
+        nh = 0.0 if nh != nh else nh
+        out[i, 15] = nh / max(n_ph[i], 1.0) if v else nan
+        b = np.float64(bcnt[i])
+        out[i, 16] = np.log1p(0.0 if b < 0 else b)  # NaN stays NaN, as np.clip
+        b = np.float64(brate[i])
+        out[i, 17] = np.log1p(0.0 if b < 0 else b)
+        out[i, 18] = coverage[i]
+
+
+def feature_matrix_numpy(
+    h, hmed, valid, h_std, h_max, h_min, n_ph, n_high, pcnt, pcnth, bcnt, brate,
+    ref_s, ref_m, ice_m, ref_l, floor_l, ice_l, h_rough, pcnt_ref, pcnt_ref_l, pcnt_local,
+    coverage,
+):  # fmt: skip
+    """Plain-numpy twin of :func:`feature_matrix`, returning the (n, 19) float32 matrix."""
+    f64 = np.float64
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ref_pos = np.where(pcnt_ref > 0, pcnt_ref, np.nan)
+        ref_pos_l = np.where(pcnt_ref_l > 0, pcnt_ref_l, np.nan)
+        cols = [
+            h - ref_s, h - ref_m, h - ref_l, h - floor_l, h - ice_m, h - ice_l, hmed - ref_s,
+            np.where(valid, np.asarray(h_std, f64), np.nan),
+            np.where(valid, np.asarray(h_max, f64) - np.asarray(h_min, f64), np.nan),
+            h_rough, pcnt, pcnth, pcnt / ref_pos, pcnt / ref_pos_l, pcnt_local / ref_pos_l,
+            np.where(valid, np.nan_to_num(np.asarray(n_high, f64)) / np.maximum(n_ph, 1),
+                     np.nan),
+            np.log1p(np.clip(np.asarray(bcnt, f64), 0, None)),
+            np.log1p(np.clip(np.asarray(brate, f64), 0, None)),
+            coverage,
+        ]  # fmt: skip
+    out = np.empty((np.shape(h)[0], len(cols)), np.float32)
+    for j, c in enumerate(cols):
+        out[:, j] = c
+    return out

@@ -26,6 +26,8 @@ import xarray as xr
 
 from icefb.errors import ConfigError, MissingVariableError, ModelMismatchError
 from icefb.kernels.features import (
+    FEATURE_COLUMNS,
+    feature_matrix,
     rolling_mean,
     rolling_percentiles_strided,
     rolling_std,
@@ -265,32 +267,23 @@ def compute_features(segments: xr.Dataset, config: FeatureConfig | None = None) 
     (pcnt_ref,) = ref(pcnt, cfg.mid_ref_window, 90.0)
     (pcnt_ref_l,) = ref(np.where(valid, pcnt, np.nan), cfg.long_ref_window, 75.0)
     pcnt_local = rolling_mean(pcnt, rough_h, 1)  # empty bins count as 0 photons
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cols = {
-            "h_rel": h - ref_s,
-            "h_rel_mid": h - ref_m,
-            "h_rel_long": h - ref_l,
-            "h_floor_long": h - floor_l,
-            "h_ice_mid": h - ice_m,
-            "h_ice_long": h - ice_l,
-            "h_med_rel": hmed - ref_s,
-            "h_std": np.where(valid, arr("h_std"), np.nan),
-            "h_range": np.where(valid, arr("h_max") - arr("h_min"), np.nan),
-            "h_rough": rolling_std(h, rough_h, cfg.min_count),
-            "pcnt": pcnt,
-            "pcnth": pcnth,
-            "pcnt_rel": pcnt / np.where(pcnt_ref > 0, pcnt_ref, np.nan),
-            "pcnt_rel_long": pcnt / np.where(pcnt_ref_l > 0, pcnt_ref_l, np.nan),
-            "pcnt_local_rel": pcnt_local / np.where(pcnt_ref_l > 0, pcnt_ref_l, np.nan),
-            "high_frac": np.where(valid, np.nan_to_num(arr("n_high")) / np.maximum(n_ph, 1),
-                                  np.nan),
-            "log_bcnt": np.log1p(np.clip(arr("bcnt"), 0, None)),
-            "log_brate": np.log1p(np.clip(arr("brate"), 0, None)),
-            "coverage": rolling_valid_fraction(h, rough_h),
-        }
-    data = np.empty((h.size, len(cfg.feature_names)), np.float32)
-    for j, k in enumerate(cfg.feature_names):
-        data[:, j] = cols[k]
+    if cfg.feature_names != FEATURE_COLUMNS:  # pragma: no cover - a programming error
+        raise ConfigError("feature names differ from the kernel's columns",
+                          got=cfg.feature_names, expected=FEATURE_COLUMNS)
+
+    def raw(name: str) -> np.ndarray:  # the segment variable as stored (the kernel casts)
+        v = np.asarray(segments[name].values)
+        if v.dtype.kind not in "biuf" or not v.dtype.isnative:
+            v = v.astype(np.float64)
+        return np.ascontiguousarray(v)
+
+    data = np.empty((h.size, len(FEATURE_COLUMNS)), np.float32)
+    feature_matrix(
+        h, hmed, valid, raw("h_std"), raw("h_max"), raw("h_min"), n_ph, raw("n_high"), pcnt,
+        pcnth, raw("bcnt"), raw("brate"), ref_s, ref_m, ice_m, ref_l, floor_l, ice_l,
+        rolling_std(h, rough_h, cfg.min_count), pcnt_ref, pcnt_ref_l, pcnt_local,
+        rolling_valid_fraction(h, rough_h), data,
+    )  # fmt: skip
     seg_coord = segments["segment"].values if "segment" in segments.coords else np.arange(h.size)
     return xr.Dataset(
         {

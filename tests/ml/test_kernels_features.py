@@ -144,3 +144,31 @@ def test_standardize_kernel_equals_numpy_twin(seed, n, f):
     standardize_into(x, valid, mean, std, out)
     np.testing.assert_array_equal(out, standardize_numpy(x, valid, mean, std))
     assert np.all(out[~valid] == 0.0) and np.all(np.isfinite(out))
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(0, 200))
+def test_feature_matrix_kernel_equals_numpy_twin(seed, n):
+    from icefb.kernels.features import FEATURE_COLUMNS, feature_matrix, feature_matrix_numpy
+    from icefb.ml.features import FeatureConfig
+
+    rng = np.random.default_rng(seed)
+    valid = rng.random(n) < 0.8
+
+    def col(lo=-2.0, hi=2.0, nan=0.1, dtype=np.float64):
+        v = rng.uniform(lo, hi, n)
+        v[rng.random(n) < nan] = np.nan
+        return v.astype(dtype)
+
+    h, hmed = np.where(valid, col(), np.nan), np.where(valid, col(), np.nan)
+    n_ph = rng.integers(0, 9, n).astype(np.float64)
+    args = (
+        h, hmed, valid, col(0, 1, dtype=np.float32), col(dtype=np.float32), col(dtype=np.float32),
+        n_ph, rng.integers(0, 9, n).astype(np.int32), col(0, 3, 0), col(0, 3, 0),
+        col(-1, 50, dtype=np.float32), col(-1e3, 1e6), *(col() for _ in range(7)),
+        col(-1, 3), col(-1, 3), col(0, 3), col(0, 1),
+    )  # pcnt_ref and pcnt_ref_l reach <= 0 (no reference), bcnt and brate below 0 (clipped)
+    out = np.empty((n, len(FEATURE_COLUMNS)), np.float32)
+    feature_matrix(*args, out)
+    np.testing.assert_allclose(out, feature_matrix_numpy(*args), rtol=2e-7, atol=0)
+    assert FeatureConfig().feature_names == FEATURE_COLUMNS
