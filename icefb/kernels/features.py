@@ -236,9 +236,9 @@ def rolling_percentiles_strided(values, key, half_window: int, qs, min_count: in
                                 step: int) -> np.ndarray:
     """Several rolling percentiles of one array at once (see :func:`rolling_percentile_strided`).
 
-    The window's finite values are gathered once per evaluation bin and every percentile is
-    selected from that copy, each selection searching only right of the previous order
-    statistic: three percentiles cost little more than one. Values are exactly those of
+    The sorted finite values of the window are kept from one evaluation bin to the next (one
+    merge pass drops the bins that leave and takes in those that enter) and every percentile
+    is read off them: three percentiles cost little more than one. Values are exactly those of
     :func:`rolling_percentile_strided` for each ``q``.
 
     Parameters
