@@ -48,7 +48,9 @@ def pandas_same_features(a: dict[str, np.ndarray], window: float = WINDOW, min_c
     """The kernel's per-bin features with a pandas groupby: counts, high-confidence counts,
     mean/median/std/min/max of ``h_ph``, mean and median of the corrected height, mean
     latitude, longitude (relative to the bin's first signal photon, across the dateline) and
-    time, indexed by bin (bins without signal photons are absent).
+    time, indexed by bin (bins without signal photons are absent). For finite inputs, as
+    ``make_photons`` gives: pandas' means skip NaN values where the kernel's do not, and a NaN
+    ``x_atc`` would make a bin of its own here.
     """
     import pandas as pd
 

@@ -273,8 +273,8 @@ def compute_features(segments: xr.Dataset, config: FeatureConfig | None = None) 
 
     def raw(name: str) -> np.ndarray:  # the segment variable as stored (the kernel casts)
         v = np.asarray(segments[name].values)
-        if v.dtype.kind not in "biuf" or not v.dtype.isnative:
-            v = v.astype(np.float64)
+        if v.dtype.kind not in "biuf" or v.dtype.itemsize < 4 or not v.dtype.isnative:
+            v = v.astype(np.float64)  # float16, small ints, big-endian: numba takes none
         return np.ascontiguousarray(v)
 
     data = np.empty((h.size, len(FEATURE_COLUMNS)), np.float32)
@@ -363,11 +363,15 @@ class Normalizer:
                                      got=x.shape, expected=f"(n, {len(self.mean)})")
         if x.dtype not in (np.float32, np.float64):
             x = x.astype(np.float64)
+        v = np.ascontiguousarray(valid, dtype=bool)
+        if v.shape != (x.shape[0],):
+            raise ModelMismatchError("valid flags do not match the feature rows",
+                                     got=v.shape, expected=f"({x.shape[0]},)")
         if out.shape != (x.shape[0], x.shape[1] + 1) or out.dtype != np.float32 \
                 or not out.flags.c_contiguous:
             raise ConfigError("output buffer does not fit the features", got=out.shape,
                               expected=f"C-contiguous float32 ({x.shape[0]}, {x.shape[1] + 1})")
-        standardize_into(np.ascontiguousarray(x), np.ascontiguousarray(valid, dtype=bool),
+        standardize_into(np.ascontiguousarray(x), v,
                          np.asarray(self.mean, np.float32), np.asarray(self.std, np.float32),
                          out)
         return out

@@ -181,3 +181,31 @@ def test_floor_level_finds_a_lead_the_5th_percentile_misses():
     floe = 4500  # 3 km from the lead, within the 10 km window
     assert float(f.sel(feature="h_rel_long")[floe]) < 0.15
     assert float(f.sel(feature="h_floor_long")[floe]) == pytest.approx(0.40, abs=0.06)
+
+
+def test_normalizer_rejects_valid_flags_of_another_length():
+    from icefb.errors import ModelMismatchError
+
+    x = np.ones((5, 2), np.float32)
+    norm = Normalizer.fit(x, np.ones(5, bool), ("a", "b"))
+    with pytest.raises(ModelMismatchError, match="valid flags"):
+        norm.apply(x, np.ones(3, bool))
+    out = np.empty((5, 4), np.float32)  # one column too many
+    with pytest.raises(ConfigError, match="output buffer"):
+        norm.apply_into(x, np.ones(5, bool), out)
+
+
+def test_features_do_not_depend_on_storage_dtypes():
+    """Segments read back with narrower or byte-swapped dtypes give the same features."""
+    seg = toy_segments(3, 4000)
+    ref = compute_features(seg)["features"].values
+    other = seg.copy()
+    other["h_std"] = other["h_std"].astype(np.float16).astype(np.float32)
+    expected = compute_features(other)["features"].values
+    other["h_std"] = other["h_std"].astype(np.float16)
+    other["n_high"] = other["n_high"].astype(np.int16)
+    other["bcnt"] = other["bcnt"].astype(other["bcnt"].dtype.newbyteorder(">"))
+    got = compute_features(other)["features"].values
+    np.testing.assert_array_equal(got, expected)
+    cols = [i for i, k in enumerate(FeatureConfig().feature_names) if k != "h_std"]
+    np.testing.assert_array_equal(got[:, cols], ref[:, cols])
