@@ -25,7 +25,7 @@ from icefb.constants import CLASSES
 from icefb.errors import ConfigError, CorruptFileError, ModelMismatchError
 from icefb.ml.features import FEATURE_VERSION, FeatureConfig, Normalizer
 
-__all__ = ["PRETRAINED", "load_model", "model_metadata", "save_model"]
+__all__ = ["PRETRAINED", "load_model", "model_metadata", "recorded_checksum", "save_model"]
 
 #: Models shipped inside the package (``icefb/data/NAME.safetensors`` + ``.json``).
 PRETRAINED: tuple[str, ...] = ("lstm-synthetic",)
@@ -111,6 +111,44 @@ def _resolve(name_or_path: str | os.PathLike[str]) -> tuple[Path, Path]:
         base = resources.files("icefb") / "data" / name_or_path
         return _paths(Path(str(base)))
     return _paths(name_or_path)
+
+
+def recorded_checksum(name_or_path: str | os.PathLike[str]) -> str:
+    """The weights' SHA-256 recorded in a saved model's metadata, read without loading it.
+
+    Parameters
+    ----------
+    name_or_path : str or path-like
+        As :func:`load_model`.
+
+    Returns
+    -------
+    str
+        ``weights_sha256`` of the model's JSON (what :func:`load_model` checks the weights
+        against).
+
+    Raises
+    ------
+    CorruptFileError
+        The metadata is missing, unreadable or records no checksum.
+
+    Examples
+    --------
+    >>> len(recorded_checksum("lstm-synthetic"))
+    64
+    """
+    _, meta_path = _resolve(name_or_path)
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise CorruptFileError(f"model metadata not readable: {exc}", path=meta_path,
+                               expected=f"a model saved by icefb, or one of {list(PRETRAINED)}"
+                               ) from exc
+    digest = meta.get("weights_sha256") if isinstance(meta, dict) else None
+    if not isinstance(digest, str) or not digest:
+        raise CorruptFileError("model metadata records no weights checksum", path=meta_path,
+                               expected="weights_sha256")
+    return digest
 
 
 def load_model(name_or_path: str | os.PathLike[str], *,

@@ -68,9 +68,20 @@ class RunConfig:
 
         ``beams`` is left out: it picks which beams a run makes, not how (a beam's sea
         surface reads the other beams of its granule whichever were asked for), so beams
-        added by a later run with ``beams=...`` join the earlier ones.
+        added by a later run with ``beams=...`` join the earlier ones. The classifier's
+        weights are in (their SHA-256 recorded beside them): a model retrained in place, or
+        the shipped model of another icefb release, makes a resumed run redo the beams
+        instead of keeping surface types from the old weights.
+
+        Raises
+        ------
+        icefb.errors.CorruptFileError
+            The model's metadata cannot be read.
         """
+        from icefb.ml.io import recorded_checksum
+
         params = self.to_dict()
         params.pop("beams", None)
+        params["model_weights_sha256"] = recorded_checksum(self.model)
         blob = json.dumps(params, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]

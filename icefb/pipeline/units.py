@@ -34,8 +34,15 @@ if TYPE_CHECKING:
     from icefb.seasurface import PairWindows, SSHConfig
 
 
-@functools.lru_cache(maxsize=4)
 def _model(name_or_path: str) -> Any:
+    from icefb.ml.io import recorded_checksum
+
+    # keyed by the recorded checksum too: a model saved again at the same path is reloaded
+    return _loaded_model(name_or_path, recorded_checksum(name_or_path))
+
+
+@functools.lru_cache(maxsize=4)
+def _loaded_model(name_or_path: str, checksum: str) -> Any:
     from icefb.ml import load_model
 
     return load_model(name_or_path)

@@ -353,3 +353,34 @@ def test_a_glob_leaves_out_synthetic_truth_sidecars(tmp_path: Path) -> None:
     # named explicitly, a sidecar is still passed on (and fails as "not ATL03" when opened)
     side = str(truth_path(tmp_path / "ATL03_a.h5"))
     assert expand_granules(side) == [side]
+
+
+def test_rerun_after_the_model_changed_redoes_every_beam(small_world, tmp_path):
+    """The run's digest holds the classifier's weights: a model saved again at the same path
+    (retrained, or a new release's shipped model) is not mixed with products of the old one."""
+    import torch
+
+    from icefb.ml import load_model
+    from icefb.ml.io import recorded_checksum, save_model
+
+    granule, _ = small_world
+    path = tmp_path / "model"
+    model = load_model("lstm-synthetic")
+    save_model(model, path)
+    cfg = RunConfig(model=str(path))
+    out = tmp_path / "p.zarr"
+    first = run(granule, out, config=cfg, backend="serial", progress=False)
+    assert len(first.beams) == 2
+    before = _beams(out)
+    assert run(granule, out, config=cfg, backend="serial", progress=False).beams == []
+    with torch.no_grad():
+        model.head[-1].bias.add_(torch.tensor([-3.0, 0.0, 3.0]))  # favour open water
+    save_model(model, path)
+    third = run(granule, out, config=cfg, backend="serial", progress=False)
+    assert sorted(b["group"] for b in third.beams) == ["gt2l", "gt2r"] and third.skipped == []
+    after = _beams(out)
+    assert open_product(out).attrs["model_checksum_sha256"] == recorded_checksum(path)
+    for b in ("gt2l", "gt2r"):  # classified with the new weights, not a cached old model
+        water = int(SurfaceType.OPEN_WATER)
+        assert int((after[b]["surface_type"] == water).sum()) > int(
+            (before[b]["surface_type"] == water).sum())
