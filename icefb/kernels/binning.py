@@ -78,6 +78,30 @@ def _batcher_pairs(n: int) -> np.ndarray:
 _NETWORK = _batcher_pairs(_SLOTS)
 
 
+@numba.njit(nogil=True, cache=True, inline="always")
+def _pick16(
+    i, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15
+):  # pragma: no cover - compiled
+    """``(a0, ..., a15)[i]`` by selects (no branch, no memory: vectorises), ``a15`` for i >= 15."""
+    v = a15
+    v = a14 if i == 14 else v
+    v = a13 if i == 13 else v
+    v = a12 if i == 12 else v
+    v = a11 if i == 11 else v
+    v = a10 if i == 10 else v
+    v = a9 if i == 9 else v
+    v = a8 if i == 8 else v
+    v = a7 if i == 7 else v
+    v = a6 if i == 6 else v
+    v = a5 if i == 5 else v
+    v = a4 if i == 4 else v
+    v = a3 if i == 3 else v
+    v = a2 if i == 2 else v
+    v = a1 if i == 1 else v
+    v = a0 if i == 0 else v
+    return v
+
+
 @numba.njit(nogil=True, cache=True, error_model="numpy")
 def _tile_stats(buf, k, s, mean, median, std, vmin, vmax):  # pragma: no cover - compiled
     """Mean, median, std, min and max of the bins of one tile from its slot buffer.
@@ -241,54 +265,11 @@ def _tile_stats(buf, k, s, mean, median, std, vmin, vmax):  # pragma: no cover -
         a13, a14 = min(a13, a14), max(a13, a14)
         lo = (kj - 1) >> 1
         hi = kj >> 1
-        v_lo = a15
-        v_lo = a14 if lo == 14 else v_lo
-        v_lo = a13 if lo == 13 else v_lo
-        v_lo = a12 if lo == 12 else v_lo
-        v_lo = a11 if lo == 11 else v_lo
-        v_lo = a10 if lo == 10 else v_lo
-        v_lo = a9 if lo == 9 else v_lo
-        v_lo = a8 if lo == 8 else v_lo
-        v_lo = a7 if lo == 7 else v_lo
-        v_lo = a6 if lo == 6 else v_lo
-        v_lo = a5 if lo == 5 else v_lo
-        v_lo = a4 if lo == 4 else v_lo
-        v_lo = a3 if lo == 3 else v_lo
-        v_lo = a2 if lo == 2 else v_lo
-        v_lo = a1 if lo == 1 else v_lo
-        v_lo = a0 if lo == 0 else v_lo
-        v_hi = a15
-        v_hi = a14 if hi == 14 else v_hi
-        v_hi = a13 if hi == 13 else v_hi
-        v_hi = a12 if hi == 12 else v_hi
-        v_hi = a11 if hi == 11 else v_hi
-        v_hi = a10 if hi == 10 else v_hi
-        v_hi = a9 if hi == 9 else v_hi
-        v_hi = a8 if hi == 8 else v_hi
-        v_hi = a7 if hi == 7 else v_hi
-        v_hi = a6 if hi == 6 else v_hi
-        v_hi = a5 if hi == 5 else v_hi
-        v_hi = a4 if hi == 4 else v_hi
-        v_hi = a3 if hi == 3 else v_hi
-        v_hi = a2 if hi == 2 else v_hi
-        v_hi = a1 if hi == 1 else v_hi
-        v_hi = a0 if hi == 0 else v_hi
-        v_top = a15
-        v_top = a14 if kj - 1 == 14 else v_top
-        v_top = a13 if kj - 1 == 13 else v_top
-        v_top = a12 if kj - 1 == 12 else v_top
-        v_top = a11 if kj - 1 == 11 else v_top
-        v_top = a10 if kj - 1 == 10 else v_top
-        v_top = a9 if kj - 1 == 9 else v_top
-        v_top = a8 if kj - 1 == 8 else v_top
-        v_top = a7 if kj - 1 == 7 else v_top
-        v_top = a6 if kj - 1 == 6 else v_top
-        v_top = a5 if kj - 1 == 5 else v_top
-        v_top = a4 if kj - 1 == 4 else v_top
-        v_top = a3 if kj - 1 == 3 else v_top
-        v_top = a2 if kj - 1 == 2 else v_top
-        v_top = a1 if kj - 1 == 1 else v_top
-        v_top = a0 if kj - 1 == 0 else v_top
+        v_lo = _pick16(lo, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15)
+        v_hi = _pick16(hi, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15)
+        v_top = _pick16(
+            kj - 1, a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15
+        )
         some = kj > 0
         mean[j] = m
         median[j] = 0.5 * (v_lo + v_hi) if some else nan
