@@ -384,3 +384,15 @@ def test_rerun_after_the_model_changed_redoes_every_beam(small_world, tmp_path):
         water = int(SurfaceType.OPEN_WATER)
         assert int((after[b]["surface_type"] == water).sum()) > int(
             (before[b]["surface_type"] == water).sum())
+
+
+def test_missing_model_is_refused_before_anything_is_written(small_world, tmp_path):
+    from icefb.errors import CorruptFileError
+
+    granule, _ = small_world
+    out = tmp_path / "p.zarr"
+    with pytest.raises(CorruptFileError, match="model metadata not readable") as info:
+        run(granule, out, config=RunConfig(model=str(tmp_path / "nope")), backend="serial",
+            progress=False)
+    assert "nope.json" in str(info.value)
+    assert not out.exists()
