@@ -226,22 +226,29 @@ def _ground_speed(ends: list[tuple[float, float, float, float]]) -> tuple[float,
 
 
 def _interp_empty(xc: np.ndarray, v: np.ndarray, *, period: float | None = None) -> np.ndarray:
-    """Fill NaNs of ``v`` by linear interpolation in ``xc`` (linear extrapolation at the ends)."""
+    """Fill NaNs of ``v`` by linear interpolation in ``xc`` (linear extrapolation at the ends).
+
+    Fills ``v`` in place (and returns it): only the empty entries are computed, so a beam of
+    millions of bins allocates no full-length temporaries here.
+    """
     ok = np.isfinite(v)
     if ok.all() or not ok.any():
         return v
     xv, vv = xc[ok], v[ok]
     if period is not None:
         vv = np.unwrap(vv, period=period)
-    out = np.interp(xc, xv, vv)
+    empty = np.flatnonzero(~ok)
+    xe = xc[empty]
+    fill = np.interp(xe, xv, vv)
     if xv.size >= 2:
         slope = (vv[-1] - vv[0]) / (xv[-1] - xv[0])
-        lo, hi = xc < xv[0], xc > xv[-1]
-        out[lo] = vv[0] + slope * (xc[lo] - xv[0])
-        out[hi] = vv[-1] + slope * (xc[hi] - xv[-1])
+        lo, hi = xe < xv[0], xe > xv[-1]
+        fill[lo] = vv[0] + slope * (xe[lo] - xv[0])
+        fill[hi] = vv[-1] + slope * (xe[hi] - xv[-1])
     if period is not None:
-        out = out - period * np.floor((out + period / 2) / period)
-    return np.where(ok, v, out)
+        fill = fill - period * np.floor((fill + period / 2) / period)
+    v[empty] = fill
+    return v
 
 
 def _background(ds: xr.Dataset, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -131,6 +131,34 @@ def test_schema_and_independent_values():
     np.testing.assert_array_equal(seg.brate, ds.bckgrd_rate.values[idx])
 
 
+@pytest.mark.parametrize("chunk", [None, 37])
+def test_empty_bins_take_the_track_position_across_the_dateline(chunk):
+    """Empty bins (gaps, both ends of a hole, beyond the first and last photon) get the
+    position of the track at their centre: here a straight line in (x, lat, lon) that crosses
+    longitude 180, so interpolation must unwrap and rewrap, not pass through 0."""
+    rng = np.random.default_rng(7)
+    ds = photon_dataset(rng, 600, length=120.0)
+    x = ds.x_atc.values
+    keep = ~(((x > 1030.0) & (x < 1052.0)) | ((x > 1090.0) & (x < 1096.0)))
+    ds = ds.isel(photon=np.flatnonzero(keep))
+    x = ds.x_atc.values
+    lon_of = lambda xx: (179.9995 + (xx - 1000.0) * 1e-5 + 180.0) % 360.0 - 180.0  # noqa: E731
+    ds["lon_ph"] = ("photon", lon_of(x))
+    if chunk:
+        ds = ds.chunk({"photon": chunk})
+    seg = resample(ds)
+    empty = seg.n_photons.values == 0
+    assert empty.sum() >= 10
+    lon = seg.lon.values
+    assert ((lon >= -180.0) & (lon < 180.0)).all()
+    # on the line at their centres, within 1.1 m (1.1e-5 deg): the anchors are photon means,
+    # which sit up to a bin half-width (1 m) from their bin's centre
+    d = (lon[empty] - lon_of(seg.x_atc.values[empty]) + 180.0) % 360.0 - 180.0
+    np.testing.assert_allclose(d, 0.0, atol=1.1e-5)
+    np.testing.assert_allclose(seg.lat.values[empty], 75.0 + seg.x_atc.values[empty] * 1e-5,
+                               atol=1.1e-5)
+
+
 def test_empty_beam_and_accessor_and_tree():
     ds = photon_dataset(np.random.default_rng(2), 0)
     seg = resample(ds)
