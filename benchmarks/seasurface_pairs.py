@@ -4,7 +4,7 @@ the leads of beam pairs (the "Beam pairs" table of docs/seasurface.md).
 Usage (from the repository root)::
 
     .venv/bin/python benchmarks/seasurface_pairs.py [--seeds 3 7] [--km 30] [--per-beam]
-        [--uncertainty] [--cross] [--pipeline]
+        [--uncertainty] [--cross] [--pipeline [--models A B]]
 
 Granules: ``icefb.synth.make_granule(seed, length_km)``, six beams, resampled to 2 m, surface
 type from the truth sidecar; ``freeboard(sea_surface(tree, cfg), cfg)`` on the tree of the six
@@ -17,7 +17,9 @@ freeboard of thick- and thin-ice segments, alone and paired.
 ``--cross`` prints instead the "Across beam pairs" table: the tree with pooled pairs against
 the same tree with ``cross_pairs=True``. ``--pipeline`` prints instead its end-to-end table:
 ``icefb.run`` (classified surface, no scene) with ``cross_pairs`` off and on, scored against the
-truth with ``icefb.pipeline.demo.truth_scores``.
+truth with ``icefb.pipeline.demo.truth_scores``; ``--pipeline --models A B`` runs it with the
+default configuration once per model (names or paths) and prints ``A -> B`` per cell, with the
+beam's accuracy.
 Not an asv benchmark (no ``time_*`` names): a script the docs cite.
 """
 
@@ -157,30 +159,42 @@ def cross(seeds: list[int], km: float) -> None:
                   f"{np.sqrt(np.mean(zz**2)):.2f} | | | | |")
 
 
-def pipeline(seeds: list[int], km: float) -> None:
-    """The end-to-end table of "Across beam pairs": ``icefb.run`` pairs only vs across pairs."""
+def pipeline(seeds: list[int], km: float, models: list[str] | None = None) -> None:
+    """The end-to-end table of "Across beam pairs": ``icefb.run`` pairs only vs across pairs.
+
+    With ``models`` (two or more): the same runs with the default configuration (across
+    pairs), one per model, cells ``first -> second [-> ...]``, and the beam's accuracy.
+    """
     from icefb.pipeline import RunConfig, run
     from icefb.pipeline.demo import truth_scores
     from icefb.pipeline.product import open_product, product_beams
     from icefb.seasurface import SSHConfig
     from icefb.synth import make_granule, read_truth
 
-    print("| seed | beam | SSH RMSE | thick-ice freeboard bias | thick-ice freeboard RMSE |")
-    print("|---|---|---|---|---|")
-    configs = (("pairs", RunConfig(ssh=SSHConfig(cross_pairs=False))), ("cross", RunConfig()))
+    if models:
+        configs = tuple((m, RunConfig(model=m)) for m in models)
+        cols = (("accuracy", ".3f", 1), ("ssh_rmse_m", ".2f", 100), ("fb_bias_m", "+.2f", 100),
+                ("fb_rmse_m", ".2f", 100))
+        print("| seed | beam | accuracy | SSH RMSE | thick-ice freeboard bias "
+              "| thick-ice freeboard RMSE |")
+        print("|---|---|---|---|---|---|")
+    else:
+        configs = (("pairs", RunConfig(ssh=SSHConfig(cross_pairs=False))), ("cross", RunConfig()))
+        cols = (("ssh_rmse_m", ".2f", 100), ("fb_bias_m", "+.2f", 100), ("fb_rmse_m", ".2f", 100))
+        print("| seed | beam | SSH RMSE | thick-ice freeboard bias | thick-ice freeboard RMSE |")
+        print("|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for seed in seeds:
             g = make_granule(Path(tmp) / f"ATL03_{seed}.h5", seed=seed, length_km=km)
             rows: dict[str, dict[str, dict[str, float]]] = {}
-            for name, cfg in configs:
-                out = Path(tmp) / f"{seed}-{name}.zarr"
+            for i, (name, cfg) in enumerate(configs):
+                out = Path(tmp) / f"{seed}-{i}.zarr"
                 run(g, out, config=cfg, backend="serial", progress=False)
                 for grp, ds in product_beams(open_product(out)):
                     rows.setdefault(grp, {})[name] = truth_scores(ds.load(), read_truth(g, grp)[1])
             for b, r in rows.items():
-                cells = [f"{r['pairs'][k] * 100:{f}} -> {r['cross'][k] * 100:{f}}"
-                         for k, f in (("ssh_rmse_m", ".2f"), ("fb_bias_m", "+.2f"),
-                                      ("fb_rmse_m", ".2f"))]
+                cells = [" -> ".join(f"{r[name][k] * scale:{f}}" for name, _ in configs)
+                         for k, f, scale in cols]
                 print(f"| {seed} | {b} | " + " | ".join(cells) + " |", flush=True)
 
 
@@ -200,8 +214,14 @@ def main() -> None:
     ap.add_argument("--pipeline", action="store_true",
                     help="print the end-to-end table of \"Across beam pairs\" (icefb.run, "
                          "classified surface) instead")
+    ap.add_argument("--models", nargs="+", metavar="MODEL",
+                    help="with --pipeline: compare these models (names or paths) end to end, "
+                         "across pairs, instead of pairs only vs across pairs")
     args = ap.parse_args()
-    for flag, table in (("pipeline", pipeline), ("cross", cross), ("uncertainty", uncertainty),
+    if args.pipeline:
+        pipeline(args.seeds, args.km, args.models)
+        return
+    for flag, table in (("cross", cross), ("uncertainty", uncertainty),
                         ("per_beam", per_beam)):
         if getattr(args, flag):
             table(args.seeds, args.km)
