@@ -6,6 +6,9 @@ photons (the issue's reference), and :func:`pandas_same_features`, a pandas grou
 computes the kernel's whole feature set.
 ``DaskSuite``: :func:`icefb.resample` of a lazily generated dask-backed beam on a LocalCluster
 with 1 or 2 single-threaded worker processes.
+``ProcessCeiling``: the same per-block work (generate the block's photons, bin them) in 1 or 2
+plain processes, without dask's scheduler, transfers or the beam's assembly: the speed-up two
+cores of the machine give this work at all, against which ``DaskSuite``'s ratio is read.
 """
 
 from __future__ import annotations
@@ -191,6 +194,62 @@ class DaskSuite:
         from icefb.segments import resample
 
         resample(self.ds)
+
+
+def ceiling_blocks(n: int, chunk: int, blocks: list[int]) -> int:
+    """Generate and bin the given blocks of :func:`lazy_beam` in this process, one by one.
+
+    The work of ``DaskSuite``'s block tasks (input generation + ``_run_block``) without dask's
+    distributed machinery: the blocks are computed with the synchronous scheduler.
+    """
+    import dask
+
+    from icefb.segments import _PHOTON_VARS, _run_block
+
+    arrays = {v: lazy_beam(n, chunk)[v].data for v in _PHOTON_VARS}
+    bins = 0
+    for b in blocks:
+        sl = slice(b * chunk, min((b + 1) * chunk, n))
+        [block] = dask.compute({v: a[sl] for v, a in arrays.items()}, scheduler="sync")
+        res = _run_block(block, WINDOW, 3, 4, 2, with_edges=True)
+        bins += int(res["stats"][0].size)
+    return bins
+
+
+class ProcessCeiling:
+    """``DaskSuite``'s block work in 1 or 2 plain worker processes (no scheduler, no assembly).
+
+    ``time_blocks`` at 1 over 2 processes is the speed-up the machine's cores give this work;
+    ``DaskSuite``'s 1-over-2-worker ratio is bounded by it.
+    """
+
+    params = [[1, 2]]
+    param_names = ["n_processes"]
+    timeout = 300
+    n_photons = DaskSuite.n_photons
+    chunk = DaskSuite.chunk
+
+    def setup(self, n_processes):
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.pool = ProcessPoolExecutor(n_processes, mp_context=mp.get_context("spawn"))
+        self.n = n_processes
+        list(self.pool.map(_warm_ceiling, range(n_processes)))
+
+    def teardown(self, n_processes):
+        self.pool.shutdown()
+
+    def time_blocks(self, n_processes):
+        nblocks = -(-self.n_photons // self.chunk)
+        shares = [list(range(i, nblocks, self.n)) for i in range(self.n)]
+        list(self.pool.map(ceiling_blocks, [self.n_photons] * self.n, [self.chunk] * self.n,
+                           shares))
+
+
+def _warm_ceiling(_: int) -> None:
+    _warm()
+    ceiling_blocks(3000, 1000, [0])
 
 
 def _warm() -> None:
