@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import uuid
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -93,17 +94,39 @@ def save_model(model, path: str | os.PathLike[str]) -> Path:
     pathlib.Path
         The weights file.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     weights, meta_path = _paths(path)
     meta = model_metadata(model)
-    weights.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(weights), metadata={"format": FORMAT})
-    meta["weights_sha256"] = _sha256(weights)
-    meta_path.write_text(json.dumps(meta, indent=1))
+    blob = save(state, metadata={"format": FORMAT})
+    meta["weights_sha256"] = hashlib.sha256(blob).hexdigest()
+    text = json.dumps(meta, indent=1).encode()
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    # both files are complete under temporary names before either replaces a model saved at
+    # this path before; a crash between the two renames leaves a pair whose checksum differs,
+    # which load_model refuses (CorruptFileError) rather than loading mixed files
+    tmps = [_write_temp(weights, blob), _write_temp(meta_path, text)]
+    try:
+        for tmp, final in zip(tmps, (weights, meta_path), strict=True):
+            os.replace(tmp, final)
+    finally:
+        for tmp in tmps:
+            tmp.unlink(missing_ok=True)
     model.checksum = meta["weights_sha256"]
     return weights
+
+
+def _write_temp(final: Path, data: bytes) -> Path:
+    """Write ``data`` to a new file beside ``final`` (mode from the umask, as ``open`` does)."""
+    tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
 
 
 def _resolve(name_or_path: str | os.PathLike[str]) -> tuple[Path, Path]:

@@ -82,6 +82,53 @@ def test_model_mismatch_and_corruption(trained_mlp, tmp_path):
         load_model(tmp_path / "nothing")
 
 
+def test_save_model_replaces_a_saved_model_whole(trained_lstm, trained_mlp, tmp_path,
+                                                 monkeypatch):
+    """A failed save leaves the model saved before intact (and no temporary files); a crash
+    between the two renames is refused at load; files get the umask's permissions."""
+    import os
+
+    import icefb.ml.io as mio
+
+    old_mask = os.umask(0o022)
+    try:
+        save_model(trained_lstm.model, tmp_path / "m")
+    finally:
+        os.umask(old_mask)
+    files = [tmp_path / "m.safetensors", tmp_path / "m.json"]
+    assert all(f.stat().st_mode & 0o777 == 0o644 for f in files)
+    before = [f.read_bytes() for f in files]
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    with monkeypatch.context() as mp:
+        mp.setattr(mio.json, "dumps", boom)
+        with pytest.raises(OSError, match="disk full"):
+            save_model(trained_mlp.model, tmp_path / "m")
+    assert [f.read_bytes() for f in files] == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.safetensors"]
+    assert load_model(tmp_path / "m").checksum == trained_lstm.model.checksum
+
+    real_replace, calls = os.replace, []
+
+    def replace_once(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise OSError("killed")
+        real_replace(src, dst)
+
+    with monkeypatch.context() as mp:
+        mp.setattr(mio.os, "replace", replace_once)
+        with pytest.raises(OSError, match="killed"):
+            save_model(trained_mlp.model, tmp_path / "m")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.safetensors"]
+    with pytest.raises(CorruptFileError, match="checksum"):
+        load_model(tmp_path / "m")
+    save_model(trained_mlp.model, tmp_path / "m")
+    assert load_model(tmp_path / "m").checksum == trained_mlp.model.checksum
+
+
 def test_predict_output_contract(trained_mlp, toy_heldout):
     out = predict(toy_heldout, trained_mlp.model)
     assert out["surface_type"].dtype == np.int8
