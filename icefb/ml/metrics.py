@@ -20,7 +20,8 @@ from icefb.errors import ConfigError
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.figure import Figure
 
-__all__ = ["CLASS_NAMES", "classification_metrics", "confusion_matrix", "confusion_matrix_figure"]
+__all__ = ["CLASS_NAMES", "boundary_mask", "classification_metrics", "confusion_matrix",
+           "confusion_matrix_figure"]
 
 CLASS_NAMES: tuple[str, ...] = tuple(c.name.lower() for c in CLASSES)
 
@@ -41,6 +42,43 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = le
     return np.bincount(t[keep] * n_classes + p[keep], minlength=n_classes**2).reshape(
         n_classes, n_classes
     )
+
+
+def boundary_mask(surface_type: np.ndarray, width: int = 1) -> np.ndarray:
+    """Segments within ``width`` segments of a change of (known) surface type.
+
+    ``surface_type`` is one beam's along-track sequence of types (contiguous 2 m segments,
+    ``< 0`` unknown). A segment is marked when it has a known type and a segment at most
+    ``width`` positions away has another known type. At 2 m spacing such segments share the
+    ~11 m ATLAS footprint with another surface, so their photons mix both (used to split the
+    held-out scores: :func:`icefb.ml.pretrained.evaluate_heldout`).
+
+    Parameters
+    ----------
+    surface_type : numpy.ndarray
+        Integer types along the track.
+    width : int
+        Reach in segments (>= 0; 0 marks nothing).
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean mask, same length.
+
+    Examples
+    --------
+    >>> boundary_mask(np.array([0, 0, 0, 2, 2, -1, 2, 0]), 1).astype(int).tolist()
+    [0, 0, 1, 1, 0, 0, 1, 1]
+    """
+    t = np.asarray(surface_type).astype(np.int64).ravel()
+    if isinstance(width, bool) or int(width) != width or width < 0:
+        raise ConfigError("boundary width must be a non-negative integer", got=width)
+    out = np.zeros(t.size, bool)
+    for d in range(1, min(int(width), max(t.size - 1, 0)) + 1):
+        diff = (t[d:] != t[:-d]) & (t[d:] >= 0) & (t[:-d] >= 0)
+        out[d:] |= diff
+        out[:-d] |= diff
+    return out
 
 
 def classification_metrics(cm: np.ndarray) -> dict[str, Any]:
