@@ -116,18 +116,20 @@ def test_disk_full_during_a_write(inputs: Inputs, tmp_path: Path, monkeypatch) -
     """ENOSPC while the second beam is written: a ProductError names the beam and the cause,
     the first beam stays complete and correct, nothing half-written is left; a re-run
     (disk freed) completes the product."""
-    from icefb.pipeline import run
+    from icefb.pipeline import product, run
     from icefb.pipeline.product import beam_complete
 
     out = tmp_path / "p.zarr"
-    orig = xr.Dataset.to_zarr
+    orig = product._dump_store
 
-    def full_disk(self, store=None, *a, **kw):
-        if BEAMS[1] in Path(str(store)).name:
+    def full_disk(encoded, root):
+        # the disk fills up half-way through the second beam's files
+        if BEAMS[1] in Path(str(root)).name:
+            orig(dict(list(encoded.items())[: len(encoded) // 2]), root)
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return orig(self, store, *a, **kw)
+        return orig(encoded, root)
 
-    monkeypatch.setattr(xr.Dataset, "to_zarr", full_disk)
+    monkeypatch.setattr(product, "_dump_store", full_disk)
     with pytest.raises(errors.ProductError) as info:
         run(inputs.granule, out, scenes=inputs.scene, config=run_config(), backend="serial",
             progress=False)
