@@ -60,12 +60,17 @@ class Resident:
         ``pyspark.RDD`` of ``(index, result)`` pairs (Spark).
     n : int
         Number of units.
+    summaries : list, optional
+        ``summary(result, *args)`` of every unit, in unit order, when :meth:`Backend.persist`
+        was given a ``summary``; None otherwise.
     """
 
-    def __init__(self, backend: Backend, handle: Any, n: int) -> None:
+    def __init__(self, backend: Backend, handle: Any, n: int,
+                 summaries: list[Any] | None = None) -> None:
         self.backend = backend
         self.handle = handle
         self.n = n
+        self.summaries = summaries
 
     def __len__(self) -> int:
         return self.n
@@ -114,11 +119,15 @@ class Backend:
             raise ConfigError("per_unit needs one value per unit", got=len(per_unit),
                               expected=n)
 
-    def persist(self, func: Callable[..., Any], units: Sequence[Any], *args: Any) -> Resident:
+    def persist(self, func: Callable[..., Any], units: Sequence[Any], *args: Any,
+                summary: Callable[..., Any] | None = None) -> Resident:
         """Run ``func(u, *args)`` for every unit and keep the results in the engine's memory.
 
         Returns once every unit is done (a unit's error is raised here). Only the results'
-        handles come back to the driver.
+        handles come back to the driver, and, with ``summary``, ``summary(result, *args)`` of
+        each result (:attr:`Resident.summaries`), computed where the result is made, in the
+        same pass: on Spark a later ``map`` over the cached results would read them all back
+        out of the cache, only to compute a few numbers.
         """
         raise NotImplementedError
 
@@ -175,8 +184,11 @@ class SerialBackend(Backend):
             return [func(u, v, *args) for u, v in zip(it, per_unit, strict=True)]
         return [func(u, *args) for u in it]
 
-    def persist(self, func: Callable[..., Any], units: Sequence[Any], *args: Any) -> Resident:
-        return Resident(self, self.map(func, units, *args), len(units))
+    def persist(self, func: Callable[..., Any], units: Sequence[Any], *args: Any,
+                summary: Callable[..., Any] | None = None) -> Resident:
+        held = self.map(func, units, *args)
+        summaries = None if summary is None else [summary(r, *args) for r in held]
+        return Resident(self, held, len(units), summaries)
 
     def _collect(self, resident: Resident) -> list[Any]:
         self._check_resident(resident)

@@ -230,11 +230,19 @@ class DaskBackend(Backend):
         finally:
             del futures
 
-    def persist(self, func: Callable[..., Any], units: Sequence[Any], *args: Any) -> Resident:
+    def persist(self, func: Callable[..., Any], units: Sequence[Any], *args: Any,
+                summary: Callable[..., Any] | None = None) -> Resident:
         """Run every unit and keep the results on the workers (futures); see ``Backend``."""
         futures = self._submit(func, units, args, [getattr(u, "key", None) for u in units])
         self._wait(futures, func, gather=False)
-        return Resident(self, futures, len(futures))
+        held = Resident(self, futures, len(futures))
+        if summary is not None:
+            try:
+                held.summaries = self.map(summary, held, *args)
+            except BaseException:
+                held.release()
+                raise
+        return held
 
     def _collect(self, resident: Resident) -> list[Any]:
         self._check_resident(resident)

@@ -99,14 +99,27 @@ class SparkBackend(Backend):
         out.sort(key=lambda t: t[0])
         return [r for _, r in out]
 
-    def persist(self, func: Callable[..., Any], units: Sequence[Any], *args: Any) -> Resident:
-        """Run every unit into a cached RDD (``MEMORY_ONLY``), forced with ``count()``."""
+    def persist(self, func: Callable[..., Any], units: Sequence[Any], *args: Any,
+                summary: Callable[..., Any] | None = None) -> Resident:
+        """Run every unit into a cached RDD (``MEMORY_ONLY``), forced with ``count()``.
+
+        With ``summary`` the forcing action collects ``summary(result, *args)`` instead of a
+        count: the job that computes and caches the results also returns their summaries.
+        """
         from pyspark import StorageLevel
 
         rdd = self._parallelize(units).map(lambda iu: (iu[0], func(iu[1], *args)))
         rdd = rdd.persist(StorageLevel.MEMORY_ONLY)
-        rdd.count()
-        return Resident(self, rdd, len(units))
+        if summary is None:
+            rdd.count()
+            return Resident(self, rdd, len(units))
+        try:
+            out = rdd.map(lambda ir: (ir[0], summary(ir[1], *args))).collect()
+        except BaseException:
+            rdd.unpersist()
+            raise
+        out.sort(key=lambda t: t[0])
+        return Resident(self, rdd, len(units), [r for _, r in out])
 
     def _collect(self, resident: Resident) -> list[Any]:
         self._check_resident(resident)

@@ -304,8 +304,11 @@ def _run_cross_pairs(be: Backend, items: list[Any], config: RunConfig, store: st
     out: list[list[dict[str, Any]]] = [[] for _ in items]
     for b in range(0, len(granules), step):
         batch = [i for idx in granules[b:b + step] for i in idx]
-        with be.persist(classify_unit, [items[i] for i in batch], config) as held:
-            windows = dict(zip(batch, be.map(unit_windows, held, config), strict=True))
+        # each pair's window sea surface is computed in the pass that classifies it (on
+        # Spark a second pass would read every classified unit back out of the cache)
+        with be.persist(classify_unit, [items[i] for i in batch], config,
+                        summary=unit_windows) as held:
+            windows = dict(zip(batch, held.summaries, strict=True))
             combined: dict[int, tuple[PairWindows, str] | None] = dict.fromkeys(batch)
             for idx in granules[b:b + step]:
                 if len(idx) < 2:  # one pair: its own sea surface, as without cross_pairs

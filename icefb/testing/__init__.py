@@ -9,6 +9,7 @@ import xarray as xr
 
 __all__ = [
     "assert_products_identical",
+    "checksum_summary",
     "product_beams_loaded",
     "real_file",
     "scaled_checksum",
@@ -76,6 +77,11 @@ def unit_checksum(unit, scale: float) -> tuple[str, float]:
 def scaled_checksum(result: tuple[str, float], factor: float, offset: float) -> tuple[str, float]:
     """``(key, value * factor + offset)`` of a :func:`unit_checksum` result (per-unit maps)."""
     return result[0], result[1] * factor + offset
+
+
+def checksum_summary(result: tuple[str, float], scale: float) -> tuple[str, float]:
+    """``(key, value / scale)`` of a :func:`unit_checksum` result (``persist(summary=...)``)."""
+    return result[0], result[1] / scale
 
 
 def worker_environ(unit, names: tuple[str, ...]) -> dict[str, str | None]:

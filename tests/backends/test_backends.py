@@ -7,6 +7,7 @@ import pytest
 from icefb.backends import WorkUnit, get_backend
 from icefb.errors import ConfigError, InvalidGranuleError
 from icefb.testing import (
+    checksum_summary,
     scaled_checksum,
     unit_checksum,
     unit_fails,
@@ -50,6 +51,21 @@ def test_map_over_resident_results_with_a_value_per_unit(dask_backend, spark_bac
                 be.map(scaled_checksum, held, 1.0, per_unit=factors[:2])
         assert be.map(unit_checksum, UNITS, 2.0, per_unit=None) == serial.map(unit_checksum,
                                                                               UNITS, 2.0)
+
+
+def test_persist_with_a_summary_of_each_result(dask_backend, spark_backend):
+    # the pipeline's first cross-pair phase: results held by the engine and a small summary of
+    # each back to the driver from the same pass; the held results stay usable
+    serial = get_backend("serial")
+    results = serial.map(unit_checksum, UNITS, 2.0)
+    factors = [1.0, -2.0, 0.5, 3.0]
+    for be in (serial, dask_backend, spark_backend):
+        with be.persist(unit_checksum, UNITS, 2.0, summary=checksum_summary) as held:
+            assert held.summaries == [(k, v / 2.0) for k, v in results]
+            assert be.map(scaled_checksum, held, 0.0, per_unit=factors) == [
+                (k, v * f) for (k, v), f in zip(results, factors, strict=True)]
+        with be.persist(unit_checksum, UNITS, 2.0) as held:
+            assert held.summaries is None
 
 
 def test_errors_cross_engines_with_their_context(dask_backend):
