@@ -10,8 +10,9 @@ ships kilobytes, not arrays, back to the driver.
 With ``SSHConfig.cross_pairs`` a run has three phases over the same pair units, so that the
 pairs of a granule still run in parallel: :func:`classify_unit` (held on the workers),
 :func:`unit_windows` (each pair's window SSH, shipped to the driver, which combines the pairs of
-each granule with :func:`icefb.seasurface.combine_pair_windows`), and :func:`finish_unit` (SSH
-from the combined windows, freeboard, write).
+each granule with :func:`icefb.seasurface.combine_pair_windows`; run as the ``summary`` of the
+first phase's ``persist``, in the same pass), and :func:`finish_unit` (SSH from the combined
+windows, freeboard, write).
 """
 
 from __future__ import annotations
