@@ -106,8 +106,10 @@ def save_model(model, path: str | os.PathLike[str]) -> Path:
     # both files are complete under temporary names before either replaces a model saved at
     # this path before; a crash between the two renames leaves a pair whose checksum differs,
     # which load_model refuses (CorruptFileError) rather than loading mixed files
-    tmps = [_write_temp(weights, blob), _write_temp(meta_path, text)]
+    tmps: list[Path] = []
     try:
+        tmps.append(_write_temp(weights, blob))
+        tmps.append(_write_temp(meta_path, text))
         for tmp, final in zip(tmps, (weights, meta_path), strict=True):
             os.replace(tmp, final)
     finally:

@@ -112,6 +112,21 @@ def test_save_model_replaces_a_saved_model_whole(trained_lstm, trained_mlp, tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.safetensors"]
     assert load_model(tmp_path / "m").checksum == trained_lstm.model.checksum
 
+    real_write, writes = mio._write_temp, []
+
+    def second_write_fails(final, data):
+        writes.append(final)
+        if len(writes) == 2:
+            raise OSError("disk full")
+        return real_write(final, data)
+
+    with monkeypatch.context() as mp:
+        mp.setattr(mio, "_write_temp", second_write_fails)
+        with pytest.raises(OSError, match="disk full"):
+            save_model(trained_mlp.model, tmp_path / "m")
+    assert [f.read_bytes() for f in files] == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.safetensors"]
+
     real_replace, calls = os.replace, []
 
     def replace_once(src, dst):
