@@ -162,7 +162,7 @@ def retrain_default_model(out: str | os.PathLike[str] | None, *, seed: int = 0, 
 def evaluate_heldout(models, *, seeds: Sequence[int] = HELDOUT_SEEDS, length_km: float = 10.0,
                      beams: Sequence[str] = DEFAULT_BEAMS,
                      tracks: list[xr.Dataset] | None = None,
-                     boundary_width: int = 0) -> dict[str, dict]:
+                     boundary_width: int = 0, footprint_oracle: bool = False) -> dict[str, dict]:
     """Metrics of classifiers against the truth of held-out synthetic granules.
 
     Every segment with signal photons and a true surface type counts (empty bins are reported
@@ -185,6 +185,10 @@ def evaluate_heldout(models, *, seeds: Sequence[int] = HELDOUT_SEEDS, length_km:
     boundary_width : int
         Leave out segments within this many segments of a change of true surface type
         (0: score every segment).
+    footprint_oracle : bool
+        Also score ``"footprint oracle"``: each segment given the type most of its photons
+        come from (:func:`icefb.ml.metrics.footprint_oracle`, from the truth itself, no photon
+        noise), on the same segments: what the ~11 m footprint allows against a 2 m truth.
 
     Returns
     -------
@@ -193,6 +197,7 @@ def evaluate_heldout(models, *, seeds: Sequence[int] = HELDOUT_SEEDS, length_km:
     """
     from icefb.ml.inference import predict
     from icefb.ml.metrics import boundary_mask, classification_metrics, confusion_matrix
+    from icefb.ml.metrics import footprint_oracle as oracle
 
     if tracks is None:
         tracks = synthetic_tracks(seeds, length_km=length_km, beams=beams)
@@ -205,6 +210,13 @@ def evaluate_heldout(models, *, seeds: Sequence[int] = HELDOUT_SEEDS, length_km:
         cm = sum(confusion_matrix(y, predict(t, model)["surface_type"].values)
                  for t, y in zip(tracks, truths, strict=True))
         out[name] = classification_metrics(cm)
+    if footprint_oracle:
+        window = float(tracks[0].attrs.get("window", 2.0)) if tracks else 2.0
+        # scored where a classifier is: bins with signal photons (empty ones are unlabeled)
+        cm = sum(confusion_matrix(y, np.where(t["n_photons"].values > 0, oracle(
+            t["truth_surface_type"].values, window=window), -1))
+            for t, y in zip(tracks, truths, strict=True))
+        out["footprint oracle"] = classification_metrics(cm)
     return out
 
 
@@ -246,7 +258,8 @@ def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - comman
     sys.stdout.write("| model | accuracy | macro-F1 | recall thick / thin / water "
                      "| precision thin / water |\n")
     for width in sorted({0, a.boundary_width}):
-        res = evaluate_heldout(models, tracks=tracks, boundary_width=width)
+        res = evaluate_heldout(models, tracks=tracks, boundary_width=width,
+                               footprint_oracle=True)
         for name, m in res.items():
             label = name if width == 0 else f"{name}, > {width} segment(s) from a type change"
             sys.stdout.write(_row(label, m) + "\n")

@@ -202,6 +202,54 @@ def test_boundary_mask_against_its_definition(types, width):
     assert boundary_mask(t, width).tolist() == want
 
 
+@given(st.lists(st.integers(-1, 2), min_size=1, max_size=30), st.floats(0.5, 6.0))
+@settings(max_examples=25, deadline=None)
+def test_footprint_fractions_against_simulated_photons(types, sigma):
+    from icefb.ml.metrics import footprint_fractions
+
+    # photons reported uniformly over each 2 m bin, hitting the surface at a Gaussian offset:
+    # the share of each bin's photons landing on each known type, counted
+    t = np.array(types, np.int64)
+    rng = np.random.default_rng(len(types))
+    n = 20_000
+    want = np.full((3, t.size), np.nan)
+    for i in range(t.size):
+        hit = np.floor((2.0 * i + rng.uniform(0, 2.0, n) + rng.normal(0, sigma, n)) / 2.0)
+        hit = hit.astype(np.int64)
+        ty = np.where((hit >= 0) & (hit < t.size), t[np.clip(hit, 0, t.size - 1)], -1)
+        counts = np.bincount(ty[ty >= 0], minlength=3)
+        if counts.sum() > 0.05 * n:  # enough known surface around to compare
+            want[:, i] = counts / counts.sum()
+    got = footprint_fractions(t, window=2.0, sigma=sigma)
+    ok = np.isfinite(want[0])
+    np.testing.assert_allclose(got[:, ok], want[:, ok], atol=0.02)
+    assert np.allclose(got[:, np.isfinite(got[0])].sum(axis=0), 1.0)
+
+
+def test_footprint_oracle_narrow_and_wide_leads(synth_heldout):
+    from icefb.ml.metrics import footprint_fractions, footprint_oracle
+    from icefb.ml.pretrained import evaluate_heldout
+
+    lone = np.array([0] * 10 + [2] + [0] * 10)
+    np.testing.assert_allclose(footprint_fractions(lone)[2, 10], 0.278, atol=0.001)
+    assert footprint_oracle(lone)[10] == SurfaceType.THICK_ICE  # 2 m lead: the ice's photons
+    wide = np.array([0] * 10 + [2] * 6 + [0] * 10)
+    got = footprint_oracle(wide)
+    # a 12 m lead: its centre bins are water, its edge bins share the ice's photons
+    assert got[11:15].tolist() == [2, 2, 2, 2] and got[:10].tolist() == [0] * 10
+    assert footprint_oracle(np.array([-1, 1, -1])).tolist() == [-1, 1, -1]
+    with pytest.raises(ConfigError):
+        footprint_fractions(lone, sigma=0.0)
+    # noise-free footprint reference on the unseen granule: perfect away from type changes,
+    # below 1 at them, scored on the same segments as the models
+    res = evaluate_heldout({}, tracks=synth_heldout, footprint_oracle=True)["footprint oracle"]
+    away = evaluate_heldout({}, tracks=synth_heldout, boundary_width=1,
+                            footprint_oracle=True)["footprint oracle"]
+    assert away["accuracy"] == 1.0 and res["accuracy"] < 1.0
+    scored = sum(int((s["n_photons"].values > 0).sum()) for s in synth_heldout)
+    assert np.sum(res["confusion_matrix"]) <= scored
+
+
 def test_focal_loss_and_metrics_and_figure():
     logits = torch.randn(64, 3)
     y = torch.randint(0, 3, (64,))
