@@ -13,6 +13,11 @@ from icefb.labeling import LabelConfig
 from icefb.seasurface import SSHConfig
 from icefb.segments import BinningConfig
 
+#: Version of a product beam's set of variables (2: ``surface_type_edge`` added, 2026-12-03).
+#: Part of :meth:`RunConfig.digest`, so resuming into a product of another layout redoes its
+#: beams.
+PRODUCT_LAYOUT = 2
+
 BackendName = Literal["dask", "spark", "serial"]
 SurfaceSource = Literal["model", "s2_label"]
 
@@ -83,5 +88,8 @@ class RunConfig:
         params = self.to_dict()
         params.pop("beams", None)
         params["model_weights_sha256"] = recorded_checksum(self.model)
+        # which variables a beam holds: a beam written by an earlier layout is redone, not
+        # mixed with beams of this one in the same product
+        params["product_layout"] = PRODUCT_LAYOUT
         blob = json.dumps(params, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]

@@ -95,7 +95,7 @@ def classify_blocked(
     from icefb.ml import predict
 
     n = int(seg.sizes.get("segment", 0))
-    from icefb.ml.inference import context_halo
+    from icefb.ml.inference import context_halo, surface_type_edge
 
     halo = context_halo(model, float(seg.attrs.get("window", 2.0)))
     if n <= block_segments:
@@ -109,8 +109,13 @@ def classify_blocked(
         parts.append(
             last[["surface_type", "surface_prob"]].isel(segment=slice(a - lo, a - lo + b - a))
         )
+    assert last is not None  # n > block_segments: at least two blocks
     both = xr.concat(parts, dim="segment")
     out = seg.assign(surface_type=both["surface_type"], surface_prob=both["surface_prob"])
+    # the flag reaches across block edges: from the whole beam's types
+    out["surface_type_edge"] = xr.DataArray(surface_type_edge(out["surface_type"].values),
+                                            dims=("segment",),
+                                            attrs=last["surface_type_edge"].attrs)
     out.attrs.update({k: last.attrs[k] for k in ("classifier_sha256", "classifier_kind")
                       if last is not None and k in last.attrs})
     return out

@@ -28,6 +28,11 @@ def _same(got, whole):
                                rtol=0, atol=1e-5)
     a, b = got["surface_type"].attrs, whole["surface_type"].attrs
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    # the type-change flag reaches across block / chunk edges
+    np.testing.assert_array_equal(got["surface_type_edge"].values,
+                                  whole["surface_type_edge"].values)
+    assert got["surface_type_edge"].dtype == np.int8
+    assert 0 < whole["surface_type_edge"].values.sum() < whole.sizes["segment"]
     assert got.attrs["classifier_sha256"] == whole.attrs["classifier_sha256"]
 
 
