@@ -130,3 +130,70 @@ class FreeboardScaling(_Scaling):
 
     def _mapreduce(self, units):
         return freeboard_job(units, self.be, CONFIG)
+
+
+_HELD: list = []  # the loaded units of a MapReduceCeiling worker process
+
+
+def _ceiling_init(stage: str) -> None:
+    from icefb.backends.jobs import load_unit
+
+    granule, scene = bench_world()
+    units = (plan_units(granule, scenes=scene, config=CONFIG) if stage == "autolabel"
+             else plan_units(granule, block_length_m=BLOCK_M, config=CONFIG))
+    _HELD[:] = [(stage, load_unit(u, CONFIG, stage=stage)) for u in units]
+    for i in range(len(_HELD)):  # warm (imports, numba) with one full pass
+        _ceiling_unit(i)
+
+
+def _ceiling_unit(i: int):
+    from icefb.backends.jobs import autolabel_unit, freeboard_unit
+
+    stage, lu = _HELD[i]
+    return (autolabel_unit if stage == "autolabel" else freeboard_unit)(lu, CONFIG)
+
+
+class MapReduceCeiling:
+    """The map-reduce phase of ``AutolabelScaling`` / ``FreeboardScaling`` in plain processes.
+
+    Every process holds every unit's photons (loaded in ``setup``, not timed, like
+    ``persist_units``); ``time_mapreduce`` hands the units out one at a time (a process takes
+    the next when it is free, as dask's workers do) and the segments come back to this process.
+    No scheduler, no engine: the 1-over-2-process ratio is what this machine's cores give the
+    same per-unit work, the ceiling of the engines' 1-over-2-worker ratio.
+    """
+
+    params = (["autolabel", "freeboard"], [1, 2])
+    param_names = ["stage", "n_processes"]
+    timeout = 600
+    number = 1
+    repeat = 3
+
+    def setup(self, stage, n_processes):
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        bench_world()  # written once, before the processes read it
+        self.pool = ProcessPoolExecutor(n_processes, mp_context=mp.get_context("spawn"),
+                                        initializer=_ceiling_init, initargs=(stage,))
+        granule, scene = bench_world()
+        self.n_units = len(plan_units(granule, scenes=scene, config=CONFIG)
+                           if stage == "autolabel"
+                           else plan_units(granule, block_length_m=BLOCK_M, config=CONFIG))
+        # every process has loaded and warmed (its initializer) once each has run a task
+        pids: set[int] = set()
+        while len(pids) < n_processes:
+            pids |= set(self.pool.map(_pid_after, [0.2] * (2 * n_processes), chunksize=1))
+
+    def teardown(self, stage, n_processes):
+        self.pool.shutdown()
+
+    def time_mapreduce(self, stage, n_processes):
+        list(self.pool.map(_ceiling_unit, range(self.n_units), chunksize=1))
+
+
+def _pid_after(seconds: float) -> int:
+    import time
+
+    time.sleep(seconds)
+    return os.getpid()

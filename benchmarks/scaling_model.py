@@ -179,6 +179,54 @@ def interleaved(rounds: int) -> dict:
     return out
 
 
+def ceiling_interleaved(rounds: int) -> dict:
+    """Map-reduce on dask against the same units in plain processes, 1 vs 2 of each, in turns.
+
+    Each round times, in ABBA order, dask's 1- and 2-worker map-reduce (``time_mapreduce`` of
+    the asv classes) and ``MapReduceCeiling``'s 1- and 2-process one, so that the engine's
+    speed-up and the machine's ceiling for the same work come from the same minutes.
+
+    Returns
+    -------
+    dict
+        Per ``stage/what`` (``what`` = ``dask`` or ``processes``): times and speed-ups.
+    """
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import bench_scaling as bs
+
+    out: dict = {}
+    for cls in (bs.AutolabelScaling, bs.FreeboardScaling):
+        st = cls.stage
+        d1, d2 = cls(), cls()
+        c1, c2 = bs.MapReduceCeiling(), bs.MapReduceCeiling()
+        d1.setup("dask", 1)
+        d2.setup("dask", 2)
+        c1.setup(st, 1)
+        c2.setup(st, 2)
+        runs = {("dask", 1): (d1, ("dask", 1)), ("dask", 2): (d2, ("dask", 2)),
+                ("processes", 1): (c1, (st, 1)), ("processes", 2): (c2, (st, 2))}
+        order = list(runs)
+        times: dict = {k: [] for k in runs}
+        try:
+            for r in range(rounds):
+                for k in order if r % 2 == 0 else order[::-1]:
+                    bench, params = runs[k]
+                    t = time.perf_counter()
+                    bench.time_mapreduce(*params)
+                    times[k].append(time.perf_counter() - t)
+        finally:
+            d1.teardown("dask", 1)
+            d2.teardown("dask", 2)
+            c1.teardown(st, 1)
+            c2.teardown(st, 2)
+        for what in ("dask", "processes"):
+            sp = np.array(times[(what, 1)]) / np.array(times[(what, 2)])
+            out[f"{st}/{what}"] = {"t1": times[(what, 1)], "t2": times[(what, 2)],
+                                   "speedup": sp.tolist()}
+            print(st, what, "speed-up per round", np.round(sp, 2), flush=True)
+    return out
+
+
 def report_interleaved(inter: dict) -> str:
     lines = ["| stage | phase | rounds | 1 worker, median (s) | 2 workers, median (s) "
              "| speed-up per round: median (min-max) | efficiency, median |",
@@ -374,7 +422,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--interleaved", type=int, default=0, metavar="ROUNDS",
                     help="only time dask 1 vs 2 workers in alternation; saved in the JSON")
+    ap.add_argument("--ceiling", type=int, default=0, metavar="ROUNDS",
+                    help="only time dask's map-reduce against the same units in plain "
+                         "processes (MapReduceCeiling), 1 vs 2, in alternation; printed")
     args = ap.parse_args(argv)
+    if args.ceiling:
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        print(report_interleaved(ceiling_interleaved(args.ceiling)))
+        return
     if args.interleaved:
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         inter = interleaved(args.interleaved)
