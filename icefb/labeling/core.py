@@ -507,6 +507,11 @@ def label_unit(
     """One (beam, scene) work unit for dask/Spark fan-out: open, label, load.
 
     A pure, picklable top-level function: the same inputs give the same output on any worker.
+    The unit is the grain of parallelism, so the scene's dask chunks are read inside it with
+    dask's synchronous scheduler: one core per unit, as the engine assigns it. (Under the
+    ambient scheduler a distributed worker sent the reads back to the cluster as tasks of
+    their own, and a Spark or plain Python worker started a thread pool as wide as the
+    machine; the labels are the same either way.)
 
     Parameters
     ----------
@@ -529,5 +534,8 @@ def label_unit(
     NoOverlapError, SceneCRSError, SceneError, MissingVariableError
         As :func:`autolabel`.
     """
-    scene = open_scene(scene_path, time=scene_time)
-    return autolabel(segments, scene, config).load()
+    import dask
+
+    with dask.config.set(scheduler="synchronous"):
+        scene = open_scene(scene_path, time=scene_time)
+        return autolabel(segments, scene, config).load()

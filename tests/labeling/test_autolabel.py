@@ -172,6 +172,16 @@ def test_datatree_joint_drift_and_label_unit(tmp_path):
     one = f(p.segments, str(p.scene_path), LabelConfig())
     ref = autolabel(p.segments, open_scene(p.scene_path), LabelConfig())
     xr.testing.assert_identical(one, ref.load())
+    # the unit reads its scene chunks itself, never through the ambient scheduler (a worker's
+    # cluster, a machine-wide thread pool): the unit is the grain of parallelism
+    import dask
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("label_unit used the ambient dask scheduler")
+
+    with dask.config.set(scheduler=refuse):
+        again = f(p.segments, str(p.scene_path), LabelConfig())
+    xr.testing.assert_identical(again, one)
 
 
 def test_find_scenes(tmp_path):
