@@ -61,6 +61,9 @@ class SparkBackend(Backend):
             .config("spark.driver.bindAddress", "127.0.0.1")
             .config("spark.driver.host", "127.0.0.1")
             .config("spark.sql.shuffle.partitions", str(self._n))
+            # a task slot is one core: numba's parallel kernels (classifier inference) run on
+            # it alone, as on a dask worker, not on every core of the machine at once
+            .config("spark.executorEnv.NUMBA_NUM_THREADS", "1")
         )
         for k, v in (conf or {}).items():
             builder = builder.config(k, v)

@@ -76,6 +76,12 @@ def test_errors_cross_engines_with_their_context(dask_backend):
 ENV = ("MALLOC_TRIM_THRESHOLD_", "NUMBA_NUM_THREADS")
 
 
+def test_spark_python_workers_run_numba_on_their_own_core(spark_backend):
+    # without it each Python worker's prange kernels started a thread per machine core
+    got = spark_backend.map(worker_environ, UNITS[:2], ENV)
+    assert [e["NUMBA_NUM_THREADS"] for e in got] == ["1", "1"]
+
+
 def test_local_workers_environment(dask_backend):
     # icefb's local workers keep glibc's adaptive malloc thresholds (distributed's default
     # MALLOC_TRIM_THRESHOLD_=65536 made labeling units 20 % slower), run numba kernels on
