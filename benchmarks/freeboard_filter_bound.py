@@ -22,7 +22,7 @@ K = 6  # widest neighbourhood fitted
 
 
 def rows(seeds, beams, workdir, length_km):
-    """(neighbour heights, neighbour photon counts) -> true freeboard, thick ice, n >= 5."""
+    """Neighbour heights (+-K), true freeboard and own height of thick-ice segments, n >= 5."""
     from icefb.io.atl03 import open_atl03
     from icefb.segments import resample
     from icefb.synth import make_granule, read_truth

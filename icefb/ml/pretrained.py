@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from icefb.errors import ConfigError
+
 __all__ = [
     "DEFAULT_BEAMS",
     "DEFAULT_SEEDS",
@@ -201,6 +203,8 @@ def evaluate_heldout(models, *, seeds: Sequence[int] = HELDOUT_SEEDS, length_km:
 
     if tracks is None:
         tracks = synthetic_tracks(seeds, length_km=length_km, beams=beams)
+    if not tracks:
+        raise ConfigError("no held-out tracks to score", expected="at least one segment Dataset")
     truths = []
     for t in tracks:
         y = t["truth_surface_type"].values
@@ -211,7 +215,7 @@ def evaluate_heldout(models, *, seeds: Sequence[int] = HELDOUT_SEEDS, length_km:
                  for t, y in zip(tracks, truths, strict=True))
         out[name] = classification_metrics(cm)
     if footprint_oracle:
-        window = float(tracks[0].attrs.get("window", 2.0)) if tracks else 2.0
+        window = float(tracks[0].attrs.get("window", 2.0))
         # scored where a classifier is: bins with signal photons (empty ones are unlabeled)
         cm = sum(confusion_matrix(y, np.where(t["n_photons"].values > 0, oracle(
             t["truth_surface_type"].values, window=window), -1))

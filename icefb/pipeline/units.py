@@ -90,7 +90,8 @@ def classify_blocked(
     Returns
     -------
     xarray.Dataset
-        ``seg`` with ``surface_type`` and ``surface_prob`` (see :func:`icefb.ml.predict`).
+        ``seg`` with ``surface_type``, ``surface_prob`` and ``surface_type_edge`` (see
+        :func:`icefb.ml.predict`; the flag from the whole beam's types).
     """
     from icefb.ml import predict
 

@@ -249,11 +249,11 @@ def test_footprint_fractions_against_simulated_photons(types, sigma):
         hit = hit.astype(np.int64)
         ty = np.where((hit >= 0) & (hit < t.size), t[np.clip(hit, 0, t.size - 1)], -1)
         counts = np.bincount(ty[ty >= 0], minlength=3)
-        if counts.sum() > 0.05 * n:  # enough known surface around to compare
+        if counts.sum() > 0.25 * n:  # >= 5000 photons on known surface: MC sd <= 0.007
             want[:, i] = counts / counts.sum()
     got = footprint_fractions(t, window=2.0, sigma=sigma)
     ok = np.isfinite(want[0])
-    np.testing.assert_allclose(got[:, ok], want[:, ok], atol=0.02)
+    np.testing.assert_allclose(got[:, ok], want[:, ok], atol=0.03)
     assert np.allclose(got[:, np.isfinite(got[0])].sum(axis=0), 1.0)
 
 
@@ -266,8 +266,10 @@ def test_footprint_oracle_narrow_and_wide_leads(synth_heldout):
     assert footprint_oracle(lone)[10] == SurfaceType.THICK_ICE  # 2 m lead: the ice's photons
     wide = np.array([0] * 10 + [2] * 6 + [0] * 10)
     got = footprint_oracle(wide)
-    # a 12 m lead: its centre bins are water, its edge bins share the ice's photons
-    assert got[11:15].tolist() == [2, 2, 2, 2] and got[:10].tolist() == [0] * 10
+    # a 12 m lead: water in every bin, though its edge bins get 36 % of their photons from ice
+    assert got[10:16].tolist() == [2] * 6 and got[:10].tolist() == [0] * 10
+    np.testing.assert_allclose(footprint_fractions(wide)[2, [10, 11, 13]],
+                               [0.639, 0.856, 0.956], atol=0.001)
     assert footprint_oracle(np.array([-1, 1, -1])).tolist() == [-1, 1, -1]
     with pytest.raises(ConfigError):
         footprint_fractions(lone, sigma=0.0)
@@ -277,8 +279,11 @@ def test_footprint_oracle_narrow_and_wide_leads(synth_heldout):
     away = evaluate_heldout({}, tracks=synth_heldout, boundary_width=1,
                             footprint_oracle=True)["footprint oracle"]
     assert away["accuracy"] == 1.0 and res["accuracy"] < 1.0
-    scored = sum(int((s["n_photons"].values > 0).sum()) for s in synth_heldout)
-    assert np.sum(res["confusion_matrix"]) <= scored
+    scored = sum(int(((s["n_photons"].values > 0) & (s["truth_surface_type"].values >= 0)).sum())
+                 for s in synth_heldout)
+    assert np.sum(res["confusion_matrix"]) == scored  # the segments the models are scored on
+    with pytest.raises(ConfigError):
+        evaluate_heldout({}, tracks=[], footprint_oracle=True)
 
 
 def test_focal_loss_and_metrics_and_figure():
