@@ -195,6 +195,20 @@ class DaskSuite:
 
         resample(self.ds)
 
+    def time_resample_lazy(self, n_workers):
+        """``resample(lazy=True)`` persisted: the segments finished and kept on the workers."""
+        persist_lazy(self.ds)
+
+
+def persist_lazy(ds: xr.Dataset) -> None:
+    """Resample ``ds`` with ``lazy=True``, persist the segments on the active client and wait."""
+    from distributed import futures_of, wait
+
+    from icefb.segments import resample
+
+    out = resample(ds, lazy=True).persist()
+    wait(futures_of(out))
+
 
 def ceiling_blocks(n: int, chunk: int, blocks: list[int]) -> int:
     """Generate and bin the given blocks of :func:`lazy_beam` in this process, one by one.

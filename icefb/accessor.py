@@ -20,11 +20,11 @@ class _IcefbAccessor:
     def __init__(self, obj: xr.Dataset | xr.DataTree) -> None:
         self._obj = obj
 
-    def resample(self, config: Any = None) -> Any:
+    def resample(self, config: Any = None, *, lazy: bool = False) -> Any:
         """Resample photons to the 2 m grid; see :func:`icefb.resample`."""
         from icefb.segments import resample
 
-        return resample(self._obj, config)
+        return resample(self._obj, config, lazy=lazy)
 
     def autolabel(self, scene: Any, config: Any = None) -> Any:
         """Label segments from a Sentinel-2 scene; see :func:`icefb.autolabel`."""

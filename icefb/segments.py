@@ -225,6 +225,18 @@ def _ground_speed(ends: list[tuple[float, float, float, float]]) -> tuple[float,
     return NOMINAL_GROUND_SPEED, "nominal (beam too short or estimate implausible)"
 
 
+_FILLED = {"lat": None, "lon": 360.0, "delta_time": None}  # filled where empty; period
+
+
+def _unwrap_steps(p: np.ndarray, period: float | None) -> np.ndarray:
+    """Whole periods to add between consecutive values ``p`` so that no step exceeds half a
+    period (zeros without a period). Integers, so the sum over any stretch is exact and a
+    chunk of a beam unwraps its values exactly as the whole beam does."""
+    if period is None or p.size < 2:
+        return np.zeros(max(p.size - 1, 0), np.int64)
+    return -np.rint(np.diff(p) / period).astype(np.int64)
+
+
 def _interp_empty(xc: np.ndarray, v: np.ndarray, *, period: float | None = None) -> np.ndarray:
     """Fill NaNs of ``v`` by linear interpolation in ``xc`` (linear extrapolation at the ends).
 
@@ -236,19 +248,37 @@ def _interp_empty(xc: np.ndarray, v: np.ndarray, *, period: float | None = None)
         return v
     xv, vv = xc[ok], v[ok]
     if period is not None:
-        vv = np.unwrap(vv, period=period)
-    empty = np.flatnonzero(~ok)
-    xe = xc[empty]
+        vv = vv + period * np.concatenate([[0], np.cumsum(_unwrap_steps(vv, period))])
+    ends = (xv[0], vv[0], xv[-1], vv[-1]) if xv.size >= 2 else None
+    _fill_between(xc, v, ~ok, xv, vv, ends, period)
+    return v
+
+
+def _fill_between(
+    xc: np.ndarray, v: np.ndarray, empty: np.ndarray, xv: np.ndarray, vv: np.ndarray,
+    ends: tuple[float, float, float, float] | None, period: float | None,
+) -> None:  # fmt: skip
+    """Fill ``v[empty]`` in place from the (unwrapped) points ``xv, vv`` around them.
+
+    Between two points the value is interpolated from those two only, and outside the beam's
+    first and last points (``ends``, None if it has fewer than two) it is extrapolated along
+    the line through them, so a chunk given its neighbouring points fills exactly as the
+    whole beam.
+    """
+    idx = np.flatnonzero(empty)
+    if idx.size == 0 or xv.size == 0:
+        return
+    xe = xc[idx]
     fill = np.interp(xe, xv, vv)
-    if xv.size >= 2:
-        slope = (vv[-1] - vv[0]) / (xv[-1] - xv[0])
-        lo, hi = xe < xv[0], xe > xv[-1]
-        fill[lo] = vv[0] + slope * (xe[lo] - xv[0])
-        fill[hi] = vv[-1] + slope * (xe[hi] - xv[-1])
+    if ends is not None:
+        x0, v0, x1, v1 = ends
+        slope = (v1 - v0) / (x1 - x0)
+        lo, hi = xe < x0, xe > x1
+        fill[lo] = v0 + slope * (xe[lo] - x0)
+        fill[hi] = v1 + slope * (xe[hi] - x1)
     if period is not None:
         fill = fill - period * np.floor((fill + period / 2) / period)
-    v[empty] = fill
-    return v
+    v[idx] = fill
 
 
 def _background(ds: xr.Dataset, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -304,38 +334,20 @@ def _place(live: list[dict[str, Any]], first: int, nb: int) -> list[np.ndarray]:
     return out
 
 
-def _assemble(
-    ds: xr.Dataset, results: list[dict[str, Any]], cfg: BinningConfig, *, whole: bool = False
-) -> xr.Dataset | None:
-    """Put block results on the beam grid, repair cut bins, derive shots, background, centres.
-
-    ``ds`` is the beam, or only its ``bckgrd_*`` variables and attributes (when assembling on a
-    worker); then None is returned if the blocks overlap and the beam must be binned whole.
-    ``whole=True`` ignores ``results`` and bins the beam's photons in one block.
-    """
-    args = (cfg.window, cfg.min_conf, cfg.high_conf, cfg.conf_column)
-    live = [r for r in results if r["stats"][0].size]
+def _ordered(live: list[dict[str, Any]]) -> bool:
+    """Whether block results follow each other along track (at most one shared bin)."""
     spans = [(r["b0"], r["b0"] + r["stats"][0].size - 1) for r in live]
-    ordered = all(spans[i][1] <= spans[i + 1][0] for i in range(len(spans) - 1))
-    if whole or not ordered:
-        # blocks overlap in x_atc (input far from ordered): bin the whole beam in one block
-        if any(v not in ds for v in _PHOTON_VARS):
-            return None  # assembling on a worker, without the photons: the caller does it
-        arrays = {v: np.asarray(ds[v].values) for v in _PHOTON_VARS}
-        results = [_run_block(arrays, *args, with_edges=False)]
-        live = [r for r in results if r["stats"][0].size]
-        spans = [(r["b0"], r["b0"] + r["stats"][0].size - 1) for r in live]
-    if live:
-        first, last = spans[0][0], spans[-1][1]
-    else:
-        first, last = 0, -1
-    nb = last - first + 1
-    stats = _place(live, first, nb)
-    # bins cut by block edges: recompute from all their photons, in photon order
+    return all(spans[i][1] <= spans[i + 1][0] for i in range(len(spans) - 1))
+
+
+def _repairs(edges: list[list[tuple[int, dict]]], cfg: BinningConfig) -> dict[int, tuple]:
+    """Statistics of the bins cut by block edges, recomputed from all their photons in photon
+    order: ``{bin: (value of each BIN_FIELDS field)}``, from the blocks' ``edges`` in order."""
     pieces: dict[int, list[dict[str, np.ndarray]]] = {}
-    for r in live:
-        for b, piece in r["edges"]:
+    for block_edges in edges:
+        for b, piece in block_edges:
             pieces.setdefault(b, []).append(piece)
+    out = {}
     for b, ps in pieces.items():
         if len(ps) < 2:
             continue
@@ -347,18 +359,17 @@ def _assemble(
             high_conf=cfg.high_conf,
             conf_column=cfg.conf_column,
         )
-        for a, v in zip(stats, s, strict=True):
-            a[b - first] = v[b - b0]
-    out = dict(zip(_k.BIN_FIELDS, stats, strict=True))
+        out[b] = tuple(v[b - b0] for v in s)
+    return out
 
-    speed, speed_src = _ground_speed([r["ends"] for r in results])
-    segment = np.arange(first, last + 1, dtype=np.int64)
-    xc = (segment + 0.5) * cfg.window
-    n_shots = np.full(nb, cfg.window * SHOT_RATE_HZ / speed, np.float32)
-    out["lat"] = _interp_empty(xc, out["lat"])
-    out["lon"] = _interp_empty(xc, out["lon"], period=360.0)
-    out["delta_time"] = _interp_empty(xc, out["delta_time"])
-    bcnt, brate = _background(ds, out["delta_time"])
+
+def _derived(
+    out: dict[str, np.ndarray], xc: np.ndarray, bckgrd: xr.Dataset, cfg: BinningConfig,
+    speed: float,
+) -> dict[str, np.ndarray]:  # fmt: skip
+    """The product's variables, in their dtypes, from the placed, repaired and filled bins."""
+    n_shots = np.full(xc.size, cfg.window * SHOT_RATE_HZ / speed, np.float32)
+    bcnt, brate = _background(bckgrd, out["delta_time"])
     values = {
         "x_atc": xc,
         **out,
@@ -368,20 +379,28 @@ def _assemble(
         "bcnt": bcnt,
         "brate": brate,
     }
+    return {n: np.asarray(values[n]).astype(t, copy=False) for n, (t, _, _) in _SCHEMA.items()}
+
+
+def _dataset(
+    values: Mapping[str, Any], segment: np.ndarray, attrs: Mapping[str, Any], cfg: BinningConfig,
+    speed: tuple[float, str],
+) -> xr.Dataset:  # fmt: skip
+    """The segment Dataset (numpy- or dask-backed ``values``) with its attributes."""
     data_vars = {}
-    for name, (dtype, units, long_name) in _SCHEMA.items():
-        attrs = {"units": units, "long_name": long_name}
+    for name, (_, units, long_name) in _SCHEMA.items():
+        var_attrs = {"units": units, "long_name": long_name}
         if name in _STANDARD_NAMES:
-            attrs["standard_name"] = _STANDARD_NAMES[name]
-        data_vars[name] = ("segment", np.asarray(values[name]).astype(dtype, copy=False), attrs)
-    attrs = dict(ds.attrs)
+            var_attrs["standard_name"] = _STANDARD_NAMES[name]
+        data_vars[name] = ("segment", values[name], var_attrs)
+    attrs = dict(attrs)
     attrs.update(
         window=float(cfg.window),
         min_conf=int(cfg.min_conf),
         high_conf=int(cfg.high_conf),
         conf_column=int(cfg.conf_column),
-        ground_speed=float(speed),
-        ground_speed_source=speed_src,
+        ground_speed=float(speed[0]),
+        ground_speed_source=speed[1],
     )
     seg_attrs = {
         "long_name": "segment index floor(x_atc / window)",
@@ -392,12 +411,223 @@ def _assemble(
     )
 
 
+def _assemble(
+    ds: xr.Dataset, results: list[dict[str, Any]], cfg: BinningConfig, *, whole: bool = False
+) -> xr.Dataset | None:
+    """Put block results on the beam grid, repair cut bins, derive shots, background, centres.
+
+    ``ds`` is the beam, or only its ``bckgrd_*`` variables and attributes (when assembling on a
+    worker); then None is returned if the blocks overlap and the beam must be binned whole.
+    ``whole=True`` ignores ``results`` and bins the beam's photons in one block.
+    """
+    args = (cfg.window, cfg.min_conf, cfg.high_conf, cfg.conf_column)
+    live = [r for r in results if r["stats"][0].size]
+    if whole or not _ordered(live):
+        # blocks overlap in x_atc (input far from ordered): bin the whole beam in one block
+        if any(v not in ds for v in _PHOTON_VARS):
+            return None  # assembling on a worker, without the photons: the caller does it
+        arrays = {v: np.asarray(ds[v].values) for v in _PHOTON_VARS}
+        results = [_run_block(arrays, *args, with_edges=False)]
+        live = [r for r in results if r["stats"][0].size]
+    if live:
+        first, last = live[0]["b0"], live[-1]["b0"] + live[-1]["stats"][0].size - 1
+    else:
+        first, last = 0, -1
+    nb = last - first + 1
+    stats = _place(live, first, nb)
+    for b, vals in _repairs([r["edges"] for r in live], cfg).items():
+        for a, v in zip(stats, vals, strict=True):
+            a[b - first] = v
+    out = dict(zip(_k.BIN_FIELDS, stats, strict=True))
+
+    speed = _ground_speed([r["ends"] for r in results])
+    segment = np.arange(first, last + 1, dtype=np.int64)
+    xc = (segment + 0.5) * cfg.window
+    for name, period in _FILLED.items():
+        out[name] = _interp_empty(xc, out[name], period=period)
+    return _dataset(_derived(out, xc, ds, cfg, speed[0]), segment, ds.attrs, cfg, speed)
+
+
+# ---------------------------------------------------------------------------------------------
+# lazy output: the segments stay where the blocks were binned, one chunk per photon block
+
+#: A run of finite points of a filled variable along track: first (x, value), last (x, value),
+#: how many points, and the whole periods between its first and its last (see _unwrap_steps).
+_Run = tuple[float, float, float, float, int, int]
+
+
+def _join(a: _Run | None, b: _Run | None, period: float | None) -> _Run | None:
+    """Two runs one after the other along track, as one."""
+    if a is None or b is None:
+        return a if b is None else b
+    step = int(_unwrap_steps(np.array([a[3], b[1]]), period)[0])
+    return (a[0], a[1], b[2], b[3], a[4] + b[4], a[5] + step + b[5])
+
+
+def _block_meta(blocks: np.ndarray, window: float) -> dict[str, Any]:
+    """What the client needs to lay out a block's segments: its bins, ground-track ends, the
+    photons of its rim bins, and per filled variable its rim values and the run of finite
+    points strictly inside it."""
+    r = blocks[0]
+    n = r["stats"][0].size
+    meta: dict[str, Any] = {"b0": r["b0"], "n": n, "ends": r["ends"], "edges": r["edges"]}
+    for name, period in _FILLED.items():
+        v = r["stats"][_k.BIN_FIELDS.index(name)]
+        inner = np.flatnonzero(np.isfinite(v[1:-1])) + 1
+        run = None
+        if inner.size:
+            pv = v[inner]
+            run = ((r["b0"] + inner[0] + 0.5) * window, pv[0], (r["b0"] + inner[-1] + 0.5) * window,
+                   pv[-1], int(inner.size), int(_unwrap_steps(pv, period).sum()))  # fmt: skip
+        meta[name] = {"rim": (v[0], v[-1]) if n else None, "inner": run}
+    return meta
+
+
+def _own_run(
+    meta: dict[str, Any], name: str, skip: int, repaired: dict[int, tuple], window: float
+) -> _Run | None:
+    """The run of finite points of ``name`` on the bins a block owns, after cut-bin repairs."""
+    b0, n, m, period = meta["b0"], meta["n"], meta[name], _FILLED[name]
+    col = _k.BIN_FIELDS.index(name)
+
+    def rim(i: int) -> _Run | None:
+        v = repaired[b0 + i][col] if b0 + i in repaired else m["rim"][min(i, 1)]
+        x = (b0 + i + 0.5) * window
+        return (x, v, x, v, 1, 0) if np.isfinite(v) else None
+
+    run = None if skip else rim(0)
+    run = _join(run, m["inner"], period)
+    if n >= 2:
+        run = _join(run, rim(n - 1), period)
+    return run
+
+
+def _lazy_layout(metas: list[dict[str, Any]], cfg: BinningConfig) -> dict[str, Any] | None:
+    """Chunks, cut-bin repairs, interpolation anchors and ground speed of a beam's segments
+    from its blocks' metadata; None if the blocks overlap (input far from ordered)."""
+    live = [(i, m) for i, m in enumerate(metas) if m["n"]]
+    spans = [(m["b0"], m["b0"] + m["n"] - 1) for _, m in live]
+    if any(spans[j][1] > spans[j + 1][0] for j in range(len(spans) - 1)):
+        return None
+    repaired = _repairs([m["edges"] for _, m in live], cfg)
+    chunks: list[dict[str, Any]] = []
+    pos = spans[0][0] if live else 0
+    for (i, _), (b0, b1) in zip(live, spans, strict=True):
+        if b1 < pos:
+            continue  # all its photons fall in the bin it shares with the block before
+        skip = max(pos - b0, 0)
+        chunks.append({
+            "block": i, "c0": pos, "size": b1 - pos + 1, "b0": b0, "skip": skip,
+            "repaired": {b: v for b, v in repaired.items() if b0 + skip <= b <= b1},
+        })  # fmt: skip
+        pos = b1 + 1
+    for name, period in _FILLED.items():
+        runs = [_own_run(metas[c["block"]], name, c["skip"], repaired, cfg.window) for c in chunks]
+        acc: _Run | None = None
+        for c, run in zip(chunks, runs, strict=True):
+            c[name] = {"left": None if acc is None else (acc[2], acc[3], acc[5])}
+            acc = _join(acc, run, period)
+        nxt: _Run | None = None
+        for c, run in zip(chunks[::-1], runs[::-1], strict=True):
+            c[name]["right"] = None if nxt is None else (nxt[0], nxt[1])
+            nxt = run if run is not None else nxt
+        ends = None
+        if acc is not None and acc[4] >= 2:
+            v1 = acc[3] if period is None else acc[3] + period * np.int64(acc[5])
+            v0 = acc[1] if period is None else acc[1] + period * np.int64(0)
+            ends = (acc[0], v0, acc[2], v1)
+        for c in chunks:
+            c[name]["ends"] = ends
+    return {
+        "chunks": chunks,
+        "first": spans[0][0] if live else 0,
+        "last": spans[-1][1] if live else -1,
+        "speed": _ground_speed([m["ends"] for m in metas]),
+    }
+
+
+def _finish_chunk(
+    blocks: np.ndarray, bckgrd: xr.Dataset, spec: dict[str, Any], cfg: BinningConfig,
+    speed: float,
+) -> dict[str, np.ndarray]:  # fmt: skip
+    """A chunk of the product's variables from one block's result and its layout."""
+    r = blocks[0]
+    c0, size, b0, skip = spec["c0"], spec["size"], spec["b0"], spec["skip"]
+    gap = _empty_stats(b0 + skip - c0)
+    stats = [np.concatenate([g, v[skip:]]) for g, v in zip(gap, r["stats"], strict=True)]
+    for b, vals in spec["repaired"].items():
+        for a, v in zip(stats, vals, strict=True):
+            a[b - c0] = v
+    out = dict(zip(_k.BIN_FIELDS, stats, strict=True))
+    assert out["n_photons"].size == size
+    xc = (np.arange(c0, c0 + size, dtype=np.int64) + 0.5) * cfg.window
+    for name, period in _FILLED.items():
+        v, at = out[name], spec[name]
+        ok = np.isfinite(v)
+        if ok.all():
+            continue
+        xs, raw, k0 = [xc[ok]], [v[ok]], 0
+        if at["left"] is not None:
+            xs.insert(0, [at["left"][0]])
+            raw.insert(0, [at["left"][1]])
+            k0 = at["left"][2]
+        if at["right"] is not None:
+            xs.append([at["right"][0]])
+            raw.append([at["right"][1]])
+        xv, vv = np.concatenate(xs), np.concatenate(raw)
+        if period is not None:
+            k = k0 + np.concatenate([[0], np.cumsum(_unwrap_steps(vv, period))])
+            vv = vv + period * k
+        _fill_between(xc, v, ~ok, xv, vv, at["ends"], period)
+    return _derived(out, xc, bckgrd, cfg, speed)
+
+
+def _lazy_segments(
+    ds: xr.Dataset, blocks: Any, metas: list[dict[str, Any]], cfg: BinningConfig
+) -> xr.Dataset:
+    """The dask-backed segment Dataset of a beam whose blocks are binned (persisted)."""
+    import operator
+
+    import dask
+    import dask.array as da
+
+    layout = _lazy_layout(metas, cfg)
+    if layout is None:  # blocks overlap: bin the whole beam in one block, here
+        return _assemble(ds, [], cfg, whole=True).chunk()
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    # not optimized: the graph keeps the persisted blocks (futures) alive with the segments
+    parts = blocks.to_delayed(optimize_graph=False).ravel()
+    bckgrd = dask.delayed(ds[list(_BCKGRD_VARS)], pure=True)
+    speed = layout["speed"]
+    specs = layout["chunks"]
+    # one task finishes a chunk of every variable; each variable's chunk is an item of it
+    done = [
+        dask.delayed(_finish_chunk, pure=True)(parts[spec["block"]], bckgrd, spec, cfg, speed[0])
+        for spec in specs
+    ]
+    chunks = (tuple(spec["size"] for spec in specs),)
+    token = tokenize([d.key for d in done], chunks)
+    values = {}
+    for name, (dtype, _, _) in _SCHEMA.items():
+        if not specs:  # no photon anywhere along track
+            values[name] = da.empty((0,), dtype=dtype)
+            continue
+        key = f"segments-{name}-{token}"
+        layer = {(key, j): (operator.getitem, d.key, name) for j, d in enumerate(done)}
+        graph = HighLevelGraph.from_collections(key, layer, dependencies=done)
+        values[name] = da.Array(graph, key, chunks, dtype=np.dtype(dtype))
+    segment = np.arange(layout["first"], layout["last"] + 1, dtype=np.int64)
+    return _dataset(values, segment, ds.attrs, cfg, speed)
+
+
 # ---------------------------------------------------------------------------------------------
 # public
 
 
 def resample(
-    photons: xr.Dataset | xr.DataTree, config: BinningConfig | None = None
+    photons: xr.Dataset | xr.DataTree, config: BinningConfig | None = None, *, lazy: bool = False
 ) -> xr.Dataset | xr.DataTree:
     """Resample one beam's photons (or every beam of a granule) to the along-track grid.
 
@@ -409,6 +639,16 @@ def resample(
     config : BinningConfig, optional
         Window (m) and signal selection; default ``BinningConfig()`` (2 m, sea-ice
         confidence >= 3, quality 0).
+    lazy : bool
+        Return dask-backed segments (default False: numpy-backed). The photon blocks are binned
+        now, on the active dask scheduler, and their results stay where they were computed (in
+        the workers' memory on a distributed cluster); only their layout (bins, the photons of
+        the bins cut by block edges, the rims of latitude, longitude and time) comes to the
+        caller. The segments are then finished chunk by chunk (one chunk per photon block) when
+        computed, persisted or written, on the workers: nothing beam-long passes through the
+        caller. Computed, they equal the numpy-backed result bit for bit. A numpy-backed beam
+        gives its numpy result in one chunk; a beam whose blocks overlap along track (input far
+        from ordered) is binned whole in this process and returned in one chunk.
 
     Returns
     -------
@@ -416,10 +656,10 @@ def resample(
         Segment Dataset on dimension ``segment`` (``floor(x_atc / window)``, contiguous, empty
         bins kept) with ``x_atc``, ``lat``, ``lon``, ``delta_time``, ``n_photons``, ``n_high``,
         ``n_shots``, ``pcnt``, ``pcnth``, ``h_mean``, ``h_median``, ``h_std``, ``h_min``,
-        ``h_max``, ``h_cor_mean``, ``h_cor_median``, ``bcnt``, ``brate`` (numpy-backed); a
-        DataTree of them, node by node, for a DataTree input. Dask-backed input is processed
-        block by block with the active dask scheduler; the result is exact regardless of the
-        chunking.
+        ``h_max``, ``h_cor_mean``, ``h_cor_median``, ``bcnt``, ``brate`` (numpy-backed unless
+        ``lazy``); a DataTree of them, node by node, for a DataTree input. Dask-backed input is
+        processed block by block with the active dask scheduler; the result is exact regardless
+        of the chunking.
 
     Raises
     ------
@@ -453,24 +693,28 @@ def resample(
             expected="icefb.BinningConfig(...) or None",
         )  # fmt: skip
     if isinstance(photons, xr.DataTree):
-        return _resample_tree(photons, cfg)
+        return _resample_tree(photons, cfg, lazy=lazy)
     if not isinstance(photons, xr.Dataset):
         raise InvalidGranuleError(
             "resample takes a photon Dataset or a DataTree of beams",
             got=type(photons).__name__,
             expected="xarray.Dataset or xarray.DataTree",
         )
-    [seg] = _resample_many([photons], cfg)
+    [seg] = _resample_many([photons], cfg, lazy=lazy)
     return seg
 
 
-def _resample_many(beams: list[xr.Dataset], cfg: BinningConfig) -> list[xr.Dataset]:
+def _resample_many(
+    beams: list[xr.Dataset], cfg: BinningConfig, *, lazy: bool = False
+) -> list[xr.Dataset]:
     """Bin several beams; all their dask blocks go to the scheduler in one compute."""
     for ds in beams:
         _check_photons(ds, cfg)
     args = (cfg.window, cfg.min_conf, cfg.high_conf, cfg.conf_column)
-    lazy = any(_is_dask(ds[v].data) for ds in beams for v in _PHOTON_VARS)
+    on_dask = [any(_is_dask(ds[v].data) for v in _PHOTON_VARS) for ds in beams]
     if lazy:
+        return _resample_lazy(beams, on_dask, cfg)
+    if any(on_dask):
         import dask
 
         # one blockwise task per photon chunk (its variables aligned) and one assembly task per
@@ -496,6 +740,31 @@ def _resample_many(beams: list[xr.Dataset], cfg: BinningConfig) -> list[xr.Datas
             for ds in beams
         ]
     return [_assemble(ds, res, cfg) for ds, res in zip(beams, results, strict=True)]
+
+
+def _resample_lazy(beams: list[xr.Dataset], on_dask: list[bool], cfg: BinningConfig) -> list:
+    """:func:`resample` with ``lazy=True``: bin every dask-backed beam's blocks in one persist,
+    fetch their layouts in one compute, and return the beams' segments dask-backed."""
+    import dask
+
+    from icefb.backends.dask import compute_kwargs
+
+    args = (cfg.window, cfg.min_conf, cfg.high_conf, cfg.conf_column)
+    lazy_idx = [i for i, d in enumerate(on_dask) if d]
+    blocks = dask.persist(*[_blockwise(beams[i], args) for i in lazy_idx])
+    metas = dask.compute(
+        *[[dask.delayed(_block_meta, pure=True)(p, cfg.window) for p in b.to_delayed().ravel()]
+          for b in blocks],
+        **compute_kwargs(),
+    )  # fmt: skip
+    out: list[Any] = [None] * len(beams)
+    for i, b, m in zip(lazy_idx, blocks, metas, strict=True):
+        out[i] = _lazy_segments(beams[i], b, list(m), cfg)
+    for i, ds in enumerate(beams):
+        if out[i] is None:
+            out[i] = _assemble(ds, [_run_block({v: ds[v].data for v in _PHOTON_VARS}, *args,
+                                               with_edges=False)], cfg).chunk()  # fmt: skip
+    return out
 
 
 def _blockwise(ds: xr.Dataset, args: tuple) -> Any:
@@ -529,7 +798,7 @@ def _run_block_arrays(*arrays: np.ndarray, params: tuple, with_edges: bool) -> n
     return out
 
 
-def _resample_tree(tree: xr.DataTree, cfg: BinningConfig) -> xr.DataTree:
+def _resample_tree(tree: xr.DataTree, cfg: BinningConfig, *, lazy: bool = False) -> xr.DataTree:
     paths, beams = [], []
     for node in tree.subtree:
         if "h_ph" in node.data_vars:
@@ -541,7 +810,7 @@ def _resample_tree(tree: xr.DataTree, cfg: BinningConfig) -> xr.DataTree:
             path=tree.attrs.get("source_path"),
             expected="nodes holding h_ph (e.g. /gt1l)",
         )
-    segs = _resample_many(beams, cfg)
+    segs = _resample_many(beams, cfg, lazy=lazy)
     mapping: dict[str, Any] = {"/": xr.Dataset(attrs=dict(tree.attrs))}
     mapping.update(zip(paths, segs, strict=True))
     return xr.DataTree.from_dict(mapping)

@@ -19,7 +19,8 @@ import pytest
 BENCH_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
 PREFIXES = ("time_", "peakmem_", "track_", "mem_", "timeraw_")
 #: scripts the docs cite, not asv benchmarks (their numbers come from running them by hand)
-SCRIPTS = {"freeboard_filter_bound.py", "scaling_model.py", "seasurface_pairs.py"}
+SCRIPTS = {"freeboard_filter_bound.py", "resample_workers.py", "scaling_model.py",
+           "seasurface_pairs.py"}
 MODULES = sorted(p for p in BENCH_DIR.glob("*.py") if not p.name.startswith("_")
                  and p.name not in SCRIPTS)
 #: modules whose single pass takes over a minute on the shared 2-core machine (model training)

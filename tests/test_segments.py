@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import dask
+import dask.array
 import numpy as np
 import pytest
 import xarray as xr
@@ -27,8 +28,10 @@ SCHEMA = {
 }  # fmt: skip
 
 
-def photon_dataset(rng, n, *, x0=1000.0, length=40.0, nan_frac=0.0, shuffle=False):
-    """A beam's photons following docs/architecture.md, at 7 km/s ground speed."""
+def photon_dataset(rng, n, *, x0=1000.0, length=40.0, nan_frac=0.0, shuffle=False,
+                   lon_rate=1e-5):  # fmt: skip
+    """A beam's photons following docs/architecture.md, at 7 km/s ground speed; the longitude
+    changes by ``lon_rate`` degrees per metre (wrapped to [-180, 180))."""
     t = np.sort(rng.uniform(0.0, length / 7000.0, n)) + 50.0
     x = x0 + (t - 50.0) * 7000.0 + rng.normal(0, 0.05, n)
     h = rng.normal(3.0, 0.2, n).astype(np.float32)
@@ -46,7 +49,7 @@ def photon_dataset(rng, n, *, x0=1000.0, length=40.0, nan_frac=0.0, shuffle=Fals
         {
             "h_ph": (p, h),
             "lat_ph": (p, 75.0 + x * 1e-5),
-            "lon_ph": (p, -120.0 + x * 1e-5),
+            "lon_ph": (p, (-120.0 + x * lon_rate + 180.0) % 360.0 - 180.0),
             "delta_time": (p, t),
             "signal_conf_ph": ((p, "ds_surf_type"), rng.integers(-1, 5, (n, 5)).astype(np.int8)),
             "quality_ph": (p, (rng.random(n) < 0.05).astype(np.int8)),
@@ -208,6 +211,61 @@ def test_chunked_locally_unordered_blocks():
             xr.testing.assert_identical(resample(ds.chunk(photon=c)), ref)
 
 
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 120),
+    chunk=st.integers(1, 25),
+    length=st.sampled_from([0.5, 1.9, 30.0]),
+    nan_frac=st.sampled_from([0.0, 0.15]),
+    lon_rate=st.sampled_from([1e-5, 7.0, 40.0]),  # 40 deg/m: wraps every few bins
+)
+def test_lazy_equals_unchunked(seed, n, chunk, length, nan_frac, lon_rate):
+    ds = photon_dataset(np.random.default_rng(seed), n, length=length, nan_frac=nan_frac,
+                        lon_rate=lon_rate)  # fmt: skip
+    ref = resample(ds)
+    with dask.config.set(scheduler="synchronous"):
+        lazy = resample(ds.chunk(photon=chunk), lazy=True)
+        assert all(isinstance(v.data, dask.array.Array) for v in lazy.data_vars.values())
+        # one chunk per photon block that owns a bin, never more
+        assert len(lazy.chunks.get("segment", ())) <= -(-n // chunk)
+        got = lazy.compute()
+    xr.testing.assert_identical(got, ref)  # bit for bit, the filled lat/lon/time included
+    with dask.config.set(scheduler="synchronous"):
+        xr.testing.assert_identical(resample(ds.chunk(photon=chunk)), ref)
+
+
+def test_lazy_unordered_and_numpy_input_come_back_in_one_chunk():
+    ds = photon_dataset(np.random.default_rng(8), 200, length=60.0, shuffle=True)
+    ref = resample(ds)
+    with dask.config.set(scheduler="synchronous"):
+        for photons in (ds.chunk(photon=50), ds):  # blocks overlapping along track; numpy
+            got = resample(photons, lazy=True)
+            assert got.chunks["segment"] == (ref.sizes["segment"],)
+            xr.testing.assert_identical(got.compute(), ref)
+
+
+def test_empty_bins_interpolated_across_the_dateline():
+    # photons only in every third bin; longitude crosses the dateline several times
+    rng = np.random.default_rng(3)
+    ds = photon_dataset(rng, 3000, length=300.0, lon_rate=4.0)
+    keep = (np.floor(ds.x_atc.values / 2.0) % 3) == 0
+    ds = ds.isel(photon=keep)
+    ds["signal_conf_ph"][:] = 4
+    ds["quality_ph"][:] = 0
+    ref = resample(ds)
+    empty = ref.n_photons.values == 0
+    assert empty.sum() > 50
+    true = (-120.0 + ref.x_atc.values * 4.0 + 180.0) % 360.0 - 180.0
+    d = (ref.lon.values - true + 180.0) % 360.0 - 180.0
+    # the neighbours' photon means sit within ~0.3 m of their bin centres (4 deg/m): a fill
+    # unwrapped the wrong way would be off by tens to hundreds of degrees
+    assert np.abs(d[empty]).max() < 2.0, np.abs(d[empty]).max()
+    assert (ref.lon.values >= -180.0).all() and (ref.lon.values < 180.0).all()
+    with dask.config.set(scheduler="synchronous"):
+        for c in (7, 100, 1000):
+            xr.testing.assert_identical(resample(ds.chunk(photon=c), lazy=True).compute(), ref)
+
+
 # --- synthetic world ----------------------------------------------------------------------
 
 
@@ -305,6 +363,50 @@ def test_distributed_resample_gathers_from_the_workers(granule, dask_backend, mo
         assert asked == [expected], (client_kw, asked)
     with dask.config.set(scheduler="threads"):
         assert compute_kwargs() == {}
+
+
+def test_distributed_lazy_keeps_the_segments_on_the_workers(granule, dask_backend, monkeypatch):
+    # resample(lazy=True) on a cluster: the client receives only the blocks' layout, the
+    # segments are finished on the workers, and computed they equal the in-memory result
+    from dask.sizeof import sizeof
+    from distributed import Client, futures_of, wait
+
+    received: list[int] = []
+    gather = Client.gather
+
+    def spy(self, *args, **kwargs):
+        out = gather(self, *args, **kwargs)
+        received.append(sizeof(out))
+        return out
+
+    monkeypatch.setattr(Client, "gather", spy)
+    tree = icefb.open_atl03(granule)
+    ref = resample(tree.compute())
+    client = dask_backend.client
+    with client.as_current(), dask.config.set(scheduler=client.get):
+        got = resample(tree.chunk({"photon": 1000}), lazy=True)
+        layout_bytes = sum(received)
+        seg = got["gt1l"].to_dataset()
+        assert isinstance(seg.h_mean.data, dask.array.Array)
+        assert len(seg.chunks["segment"]) > 3  # one per photon block
+        kept = seg.persist()
+        wait(futures_of(kept))
+        assert {f.key for f in futures_of(kept)} <= set(client.who_has())
+        for beam in ("gt1l", "gt2r"):
+            xr.testing.assert_identical(got[beam].to_dataset().compute(), ref[beam].to_dataset())
+    # a few kB per photon block (rims, cut-bin photons), not the segments
+    nbytes = sum(ref[b].to_dataset().nbytes for b in ("gt1l", "gt2r"))
+    nblocks = sum(len(tree[b].to_dataset().chunk({"photon": 1000}).chunks["photon"])
+                  for b in ("gt1l", "gt2r"))  # fmt: skip
+    assert 0 < layout_bytes < min(16384 * nblocks, nbytes / 4), (layout_bytes, nblocks, nbytes)
+
+
+def test_accessor_passes_lazy(granule):
+    ds = icefb.open_atl03(granule)["gt2r"].to_dataset().chunk({"photon": 5000})
+    with dask.config.set(scheduler="synchronous"):
+        got = ds.icefb.resample(lazy=True)
+        assert isinstance(got.n_photons.data, dask.array.Array)
+        xr.testing.assert_identical(got.compute(), resample(ds))
 
 
 # --- the real clip ------------------------------------------------------------------------
