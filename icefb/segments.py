@@ -646,9 +646,11 @@ def resample(
         the bins cut by block edges, the rims of latitude, longitude and time) comes to the
         caller. The segments are then finished chunk by chunk (one chunk per photon block) when
         computed, persisted or written, on the workers: nothing beam-long passes through the
-        caller. Computed, they equal the numpy-backed result bit for bit. A numpy-backed beam
-        gives its numpy result in one chunk; a beam whose blocks overlap along track (input far
-        from ordered) is binned whole in this process and returned in one chunk.
+        caller. Computed, they equal the numpy-backed result bit for bit. The chunks follow the
+        photon blocks, so their lengths differ; Zarr needs regular ones
+        (``seg.chunk(segment=100_000).to_zarr(...)``). A numpy-backed beam gives its numpy
+        result in one chunk; a beam whose blocks overlap along track (input far from ordered) is
+        binned whole in this process and returned in one chunk.
 
     Returns
     -------

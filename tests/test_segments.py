@@ -244,6 +244,19 @@ def test_lazy_unordered_and_numpy_input_come_back_in_one_chunk():
             xr.testing.assert_identical(got.compute(), ref)
 
 
+def test_lazy_segments_rechunked_to_zarr(tmp_path):
+    # block chunks are irregular; regular ones (as Zarr needs) are one .chunk() away
+    ds = photon_dataset(np.random.default_rng(1), 2000, length=400.0)
+    ref = resample(ds)
+    with dask.config.set(scheduler="threads"):
+        lazy = resample(ds.chunk(photon=300), lazy=True)
+        assert len(set(lazy.chunks["segment"][:-1])) > 1
+        lazy.chunk(segment=64).to_zarr(tmp_path / "seg.zarr", consolidated=False)
+    back = xr.open_zarr(tmp_path / "seg.zarr", consolidated=False).compute()
+    xr.testing.assert_equal(back, ref)
+    assert back.attrs == ref.attrs
+
+
 def test_empty_bins_interpolated_across_the_dateline():
     # photons only in every third bin; longitude crosses the dateline several times
     rng = np.random.default_rng(3)
