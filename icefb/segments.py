@@ -34,6 +34,9 @@ NOMINAL_GROUND_SPEED = 7000.0
 _PLAUSIBLE_SPEED = (6000.0, 8000.0)  # m/s; estimates outside fall back to the nominal speed
 _MIN_SPEED_SPAN_S = 0.01  # s (100 shots) of photons needed to estimate the speed
 
+#: Largest along-track distance (m) a photon may have: a whole orbit is ~4e7 m. Larger values,
+#: infinities and fill values are not positions; such photons are dropped like NaN ``x_atc``.
+_MAX_X_ATC = 1e12
 _PHOTON_VARS = _k._KERNEL_INPUTS
 _BCKGRD_VARS = ("bckgrd_delta_time", "bckgrd_counts", "bckgrd_rate")
 
@@ -140,7 +143,13 @@ def _run_block(
         q = arrays["quality_ph"].copy()
         q[bad_h & (q == 0)] = np.iinfo(q.dtype).max
         arrays = {**arrays, "quality_ph": q}
+    # photons that cannot be placed along track (inf, fill values, beyond any orbit) are dropped
+    # as NaN x_atc photons are
     x = arrays["x_atc"]
+    bad_x = ~(np.abs(x) < _MAX_X_ATC) & ~np.isnan(x)
+    if bad_x.any():
+        x = np.where(bad_x, np.nan, x)
+        arrays = {**arrays, "x_atc": x}
     b0, stats, order = _k.bin_block(
         arrays, window=window, min_conf=min_conf, high_conf=high_conf, conf_column=col
     )
@@ -234,7 +243,9 @@ def _unwrap_steps(p: np.ndarray, period: float | None) -> np.ndarray:
     chunk of a beam unwraps its values exactly as the whole beam does."""
     if period is None or p.size < 2:
         return np.zeros(max(p.size - 1, 0), np.int64)
-    return -np.rint(np.diff(p) / period).astype(np.int64)
+    # bounded, so that no sum over a beam can overflow whatever the values (garbage in, say
+    # longitudes of 1e30, gives garbage out, the same on every path, rather than an error)
+    return -np.clip(np.rint(np.diff(p) / period), -(2**31), 2**31).astype(np.int64)
 
 
 def _interp_empty(xc: np.ndarray, v: np.ndarray, *, period: float | None = None) -> np.ndarray:
@@ -518,7 +529,8 @@ def _lazy_layout(metas: list[dict[str, Any]], cfg: BinningConfig) -> dict[str, A
         skip = max(pos - b0, 0)
         chunks.append({
             "block": i, "c0": pos, "size": b1 - pos + 1, "b0": b0, "skip": skip,
-            "repaired": {b: v for b, v in repaired.items() if b0 + skip <= b <= b1},
+            # a repaired (cut) bin is a block's first or last bin; blocks do not overlap
+            "repaired": {b: repaired[b] for b in {b0 + skip, b1} if b in repaired},
         })  # fmt: skip
         pos = b1 + 1
     for name, period in _FILLED.items():
@@ -648,7 +660,8 @@ def resample(
         computed, persisted or written, on the workers: nothing beam-long passes through the
         caller. Computed, they equal the numpy-backed result bit for bit. The chunks follow the
         photon blocks, so their lengths differ; Zarr needs regular ones
-        (``seg.chunk(segment=100_000).to_zarr(...)``). A numpy-backed beam gives its numpy
+        (``seg.chunk(segment=100_000).to_zarr(...)``). Made on a distributed cluster, they
+        compute on that cluster only (their blocks live there). A numpy-backed beam gives its numpy
         result in one chunk; a beam whose blocks overlap along track (input far from ordered) is
         binned whole in this process and returned in one chunk.
 

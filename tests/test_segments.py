@@ -244,6 +244,28 @@ def test_lazy_unordered_and_numpy_input_come_back_in_one_chunk():
             xr.testing.assert_identical(got.compute(), ref)
 
 
+def test_unplaceable_photons_are_dropped_on_every_path():
+    # inf / fill-value x_atc cannot be binned (as NaN x_atc); a fill-value longitude is garbage
+    # in, but the lazy path must give the in-memory path's answer, not an overflow
+    ds = photon_dataset(np.random.default_rng(2), 60, length=60.0)
+    ds["signal_conf_ph"][:] = 4
+    ds["quality_ph"][:] = 0
+    bad = ds.copy(deep=True)
+    bad["x_atc"].values[[3, 30, 59]] = [np.inf, 3.4028235e38, -1e300]
+    ref = resample(ds.isel(photon=np.setdiff1d(np.arange(60), [3, 30, 59])))
+    got = resample(bad)
+    assert int(got.n_photons.sum()) == 57
+    xr.testing.assert_identical(got, ref)
+    odd = ds.isel(photon=(np.floor(ds.x_atc.values / 2) % 2) == 0).copy(deep=True)
+    odd["lon_ph"].values[[0, 5, 10]] = [1e30, 3.4028235e38, -1e30]
+    ref = resample(odd)
+    with dask.config.set(scheduler="synchronous"):
+        for c in (1, 3, 7, 1000):
+            xr.testing.assert_identical(resample(bad.chunk(photon=c), lazy=True).compute(),
+                                        resample(bad))  # fmt: skip
+            xr.testing.assert_identical(resample(odd.chunk(photon=c), lazy=True).compute(), ref)
+
+
 def test_lazy_segments_rechunked_to_zarr(tmp_path):
     # block chunks are irregular; regular ones (as Zarr needs) are one .chunk() away
     ds = photon_dataset(np.random.default_rng(1), 2000, length=400.0)
