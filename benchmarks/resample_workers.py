@@ -9,7 +9,12 @@ alike), three ways of doing the same binning of :func:`bench_resample.lazy_beam`
 - ``processes``: the block work alone in 1 or 2 plain processes (``ProcessCeiling``), what this
   machine's cores give the work without any engine.
 
-Usage: ``python benchmarks/resample_workers.py [--photons 20000000] [--rounds 5]``.
+With ``--granule PATH`` the input is instead every beam of an ATL03 HDF5 file read lazily with
+``icefb.open_atl03(PATH, chunks=--chunk)`` (e.g. the 3200 km granule of
+``bench_memory.full_granule(3200)``), and only ``eager`` and ``lazy`` are timed. After every
+dask run the scheduler is waited on until it has forgotten the run's tasks (:func:`forget`).
+
+Usage: ``python benchmarks/resample_workers.py [--photons 20000000] [--rounds 5] [--granule P]``.
 Prints each round's 1-over-2 ratio per mode and their medians; nothing is written.
 """
 
@@ -33,6 +38,23 @@ from benchmarks.bench_resample import (  # noqa: E402
 )
 
 
+def _n_tasks(dask_scheduler) -> int:
+    return len(dask_scheduler.tasks)
+
+
+def forget(client, timeout: float = 30.0) -> None:
+    """Wait until the scheduler has forgotten every task of the last run, so that the next run
+    (same graph, same keys) recomputes everything instead of finding results still held."""
+    import gc
+
+    gc.collect()
+    end = time.monotonic() + timeout
+    while client.run_on_scheduler(_n_tasks) and time.monotonic() < end:
+        time.sleep(0.01)
+    if client.run_on_scheduler(_n_tasks):
+        raise RuntimeError("the scheduler still holds tasks of the last run")
+
+
 def main() -> None:
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
@@ -46,6 +68,7 @@ def main() -> None:
     ap.add_argument("--photons", type=int, default=20_000_000)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--chunk", type=int, default=DaskSuite.chunk)
+    ap.add_argument("--granule", help="an ATL03 HDF5 file: resample all its beams instead")
     args = ap.parse_args()
     n, chunk = args.photons, args.chunk
     nblocks = -(-n // chunk)
@@ -58,7 +81,14 @@ def main() -> None:
         clients[k].run(_warm)
         pools[k] = ProcessPoolExecutor(k, mp_context=mp.get_context("spawn"))
         list(pools[k].map(_warm_ceiling, range(k)))
-    ds = lazy_beam(n, chunk)
+    if args.granule:
+        from icefb.io import open_atl03
+
+        ds = open_atl03(args.granule, chunks=chunk)
+        n = sum(int(b.ds.sizes.get("photon", 0)) for b in ds.subtree)
+        nblocks = sum(len(b.ds.chunks.get("photon", ())) for b in ds.subtree)
+    else:
+        ds = lazy_beam(n, chunk)
 
     def once(mode: str, k: int) -> float:
         t = time.perf_counter()
@@ -68,9 +98,12 @@ def main() -> None:
         else:
             with clients[k].as_current(), dask.config.set(scheduler=clients[k].get):
                 resample(ds) if mode == "eager" else persist_lazy(ds)
-        return time.perf_counter() - t
+        took = time.perf_counter() - t
+        if mode != "processes":
+            forget(clients[k])
+        return took
 
-    modes = ("eager", "lazy", "processes")
+    modes = ("eager", "lazy") if args.granule else ("eager", "lazy", "processes")
     for mode in modes:  # warm-up, not counted
         once(mode, 1), once(mode, 2)
     ratios: dict[str, list[float]] = {m: [] for m in modes}
@@ -88,7 +121,7 @@ def main() -> None:
             ratios[mode].append(a / b)
             line.append(f"{mode} {a:.2f} -> {b:.2f} s {a / b:.2f}x")
         print("  ".join(line), flush=True)
-    print(f"\n{n / 1e6:.0f} M photons, {nblocks} blocks, {args.rounds} ABBA rounds (medians):")
+    print(f"\n{n / 1e6:.1f} M photons, {nblocks} blocks, {args.rounds} ABBA rounds (medians):")
     for mode in modes:
         rs = ratios[mode]
         print(f"  {mode:9s} 1 worker {statistics.median(times[mode][1]):.2f} s, 2 workers "
