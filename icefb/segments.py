@@ -345,9 +345,9 @@ def _place(live: list[dict[str, Any]], first: int, nb: int) -> list[np.ndarray]:
     return out
 
 
-def _ordered(live: list[dict[str, Any]]) -> bool:
-    """Whether block results follow each other along track (at most one shared bin)."""
-    spans = [(r["b0"], r["b0"] + r["stats"][0].size - 1) for r in live]
+def _ordered(spans: list[tuple[int, int]]) -> bool:
+    """Whether blocks' (first, last) bins follow each other along track (one shared bin at
+    most between neighbours)."""
     return all(spans[i][1] <= spans[i + 1][0] for i in range(len(spans) - 1))
 
 
@@ -433,7 +433,7 @@ def _assemble(
     """
     args = (cfg.window, cfg.min_conf, cfg.high_conf, cfg.conf_column)
     live = [r for r in results if r["stats"][0].size]
-    if whole or not _ordered(live):
+    if whole or not _ordered([(r["b0"], r["b0"] + r["stats"][0].size - 1) for r in live]):
         # blocks overlap in x_atc (input far from ordered): bin the whole beam in one block
         if any(v not in ds for v in _PHOTON_VARS):
             return None  # assembling on a worker, without the photons: the caller does it
@@ -518,7 +518,7 @@ def _lazy_layout(metas: list[dict[str, Any]], cfg: BinningConfig) -> dict[str, A
     from its blocks' metadata; None if the blocks overlap (input far from ordered)."""
     live = [(i, m) for i, m in enumerate(metas) if m["n"]]
     spans = [(m["b0"], m["b0"] + m["n"] - 1) for _, m in live]
-    if any(spans[j][1] > spans[j + 1][0] for j in range(len(spans) - 1)):
+    if not _ordered(spans):
         return None
     repaired = _repairs([m["edges"] for _, m in live], cfg)
     chunks: list[dict[str, Any]] = []
@@ -776,9 +776,9 @@ def _resample_lazy(beams: list[xr.Dataset], on_dask: list[bool], cfg: BinningCon
     for i, b, m in zip(lazy_idx, blocks, metas, strict=True):
         out[i] = _lazy_segments(beams[i], b, list(m), cfg)
     for i, ds in enumerate(beams):
-        if out[i] is None:
-            out[i] = _assemble(ds, [_run_block({v: ds[v].data for v in _PHOTON_VARS}, *args,
-                                               with_edges=False)], cfg).chunk()  # fmt: skip
+        if out[i] is None:  # numpy-backed: its in-memory result, in one chunk
+            [seg] = _resample_many([ds], cfg)
+            out[i] = seg.chunk()
     return out
 
 

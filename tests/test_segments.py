@@ -211,6 +211,7 @@ def test_chunked_locally_unordered_blocks():
             xr.testing.assert_identical(resample(ds.chunk(photon=c)), ref)
 
 
+@settings(max_examples=40, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
     n=st.integers(1, 120),
